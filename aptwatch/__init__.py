@@ -1,0 +1,3 @@
+"""aptwatch: alert a SOC when someone attributes an attack to a known APT group."""
+
+__version__ = "0.1.0"
