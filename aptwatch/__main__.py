@@ -1,0 +1,3 @@
+from aptwatch.cli import main
+
+main()

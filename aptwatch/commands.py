@@ -1,0 +1,181 @@
+"""The plain functions behind every CLI command; tests call these directly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from aptwatch.config import Config
+from aptwatch.errors import InputError
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from alerts.dispatch import DispatchReport
+    from crawler.run import CrawlReport
+
+DEMO_SITE = Path(__file__).resolve().parent / "data" / "demo_site"
+
+
+def upgrade_database(config: Config) -> None:
+    from storage import upgrade_database as upgrade
+
+    upgrade(config.database_url)
+
+
+@contextmanager
+def open_sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    from storage import make_engine, make_session_factory
+
+    engine = make_engine(database_url)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
+
+
+def crawl(config: Config, *, crawl_settings: dict[str, Any] | None = None) -> CrawlReport:
+    """Upgrade the schema, then crawl every enabled source once."""
+    from crawler.run import run_crawl
+    from crawler.sources import load_sources
+
+    sources_file = config.require_sources_file()
+    load_sources(sources_file)  # a bad sources file fails here, before anything is fetched
+    upgrade_database(config)
+    return run_crawl(sources_file, config.database_url, settings=crawl_settings)
+
+
+def send_alerts(config: Config, out: TextIO) -> DispatchReport:
+    from alerts.dispatch import dispatch
+
+    apprise_config = config.require_apprise_config()
+    upgrade_database(config)
+    with open_sessions(config.database_url) as sessions:
+        return dispatch(sessions, apprise_config, out=out)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    crawl: CrawlReport
+    alerts: DispatchReport
+
+    @property
+    def exit_code(self) -> int:
+        # Partial source failures are normal on the open web and shown in the summary; a run in which
+        # nothing could be crawled, or an alert could not be delivered, needs the operator.
+        return 1 if self.crawl.all_failed or self.alerts.failed else 0
+
+
+def run_once(
+    config: Config, out: TextIO, *, crawl_settings: dict[str, Any] | None = None
+) -> RunOutcome:
+    """One pass: crawl every source, store what was found, send the alerts."""
+    from crawler.run import format_report
+
+    config.require_apprise_config()  # fail on a missing channel file before a long crawl
+    report = crawl(config, crawl_settings=crawl_settings)
+    print(format_report(report), file=out)
+    alerts = send_alerts(config, out)
+    print(f"alerts: {alerts.sent} sent, {alerts.failed} failed", file=out)
+    return RunOutcome(report, alerts)
+
+
+def run_demo(out: TextIO, *, work_dir: Path | None = None) -> RunOutcome:
+    """Serve the bundled sample site on 127.0.0.1 and run the whole pipeline against it offline."""
+    from aptwatch.localsite import serve
+
+    own_dir = work_dir is None
+    base = Path(tempfile.mkdtemp(prefix="aptwatch-demo-")) if work_dir is None else work_dir
+    try:
+        with serve(DEMO_SITE) as site:
+            sources_file = base / "sources.yaml"
+            template = (DEMO_SITE / "sources.yaml").read_text(encoding="utf-8")
+            sources_file.write_text(template.replace("__BASE_URL__", site.base_url), "utf-8")
+            config = Config(
+                database_url=f"sqlite:///{base / 'demo.db'}",
+                sources_file=sources_file,
+                apprise_config=None,
+                data_dir=base,
+            )
+            print(f"demo: serving the bundled sample site at {site.base_url}", file=out)
+            # The demo's only site is on loopback, so there is nothing to be polite to.
+            return run_once(config, out, crawl_settings={"AUTOTHROTTLE_ENABLED": False})
+    finally:
+        if own_dir:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def group_records() -> list[dict[str, Any]]:
+    from nlp.kb import load_groups
+
+    return [
+        {
+            "id": group.id,
+            "name": group.name,
+            "aliases": list(group.aliases),
+            "country": group.country,
+            "mitre_id": group.mitre_id,
+        }
+        for group in load_groups()
+    ]
+
+
+def read_jsonl_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise InputError(f"line {number}: not valid JSON ({error.msg})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise InputError(f"line {number}: expected a JSON object with a string 'text'")
+        title = record.get("title")
+        if title is not None and not isinstance(title, str):
+            raise InputError(f"line {number}: 'title' must be a string")
+        yield record
+
+
+def analyze_jsonl(lines: Iterable[str], out: TextIO, pipeline: Language | None = None) -> int:
+    """The `aptwatch analyze` contract: one JSON line out per JSON line in."""
+    from nlp import analyze, build_pipeline
+
+    nlp = pipeline or build_pipeline()
+    count = 0
+    for record in read_jsonl_records(lines):
+        result = analyze(nlp, record["text"], title=record.get("title"))
+        output = {
+            "id": record.get("id"),
+            "mentions": [mention.to_json() for mention in result.mentions],
+            "attributions": [attribution.to_json() for attribution in result.attributions],
+        }
+        out.write(json.dumps(output, ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def open_input(path: str) -> TextIO:
+    if path == "-":
+        return sys.stdin
+    return open(path, encoding="utf-8")  # noqa: SIM115 - the caller closes it
+
+
+def extract_files(paths: Iterable[Path], out: TextIO) -> int:
+    """The `aptwatch extract` contract: one JSON line per .html / .html.gz file."""
+    from crawler.extraction import extract_file
+
+    count = 0
+    for path in paths:
+        if not path.name.endswith((".html", ".htm", ".html.gz", ".htm.gz")):
+            raise InputError(f"not an .html or .html.gz file: {path}")
+        out.write(json.dumps(extract_file(path), ensure_ascii=False) + "\n")
+        count += 1
+    return count

@@ -1,0 +1,71 @@
+"""Where aptwatch finds its database, sources and alert channels.
+
+Precedence: command-line option, then environment variable, then the default below. Channels and their
+secrets live only in the Apprise YAML file; nothing here holds a secret except the database URL, which
+is never printed unmasked.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from aptwatch.errors import ConfigError
+
+DEFAULT_SOURCES_FILE = Path("config/sources.yaml")
+DEFAULT_DATA_DIR = Path("var")
+DEFAULT_APPRISE_CANDIDATES = (Path("config/apprise.yaml"), Path("config/apprise.yml"))
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str
+    sources_file: Path
+    apprise_config: Path | None
+    data_dir: Path
+
+    def with_overrides(
+        self,
+        *,
+        database_url: str | None = None,
+        sources_file: Path | None = None,
+        apprise_config: Path | None = None,
+    ) -> Config:
+        updated = self
+        if database_url:
+            updated = replace(updated, database_url=database_url)
+        if sources_file:
+            updated = replace(updated, sources_file=sources_file)
+        if apprise_config:
+            updated = replace(updated, apprise_config=apprise_config)
+        return updated
+
+    def require_sources_file(self) -> Path:
+        if not self.sources_file.is_file():
+            raise ConfigError(f"sources file not found: {self.sources_file}")
+        return self.sources_file
+
+    def require_apprise_config(self) -> Path | None:
+        if self.apprise_config is not None and not self.apprise_config.is_file():
+            raise ConfigError(f"Apprise config file not found: {self.apprise_config}")
+        return self.apprise_config
+
+
+def load_config(environ: dict[str, str] | None = None) -> Config:
+    env = dict(os.environ if environ is None else environ)
+    data_dir = Path(env.get("APTWATCH_DATA_DIR") or DEFAULT_DATA_DIR)
+    database_url = env.get("APTWATCH_DATABASE_URL") or f"sqlite:///{data_dir / 'aptwatch.db'}"
+    sources_file = Path(env.get("APTWATCH_SOURCES_FILE") or DEFAULT_SOURCES_FILE)
+    apprise_env = env.get("APTWATCH_APPRISE_CONFIG")
+    apprise_config: Path | None
+    if apprise_env:
+        apprise_config = Path(apprise_env)
+    else:
+        apprise_config = next((p for p in DEFAULT_APPRISE_CANDIDATES if p.is_file()), None)
+    return Config(
+        database_url=database_url,
+        sources_file=sources_file,
+        apprise_config=apprise_config,
+        data_dir=data_dir,
+    )

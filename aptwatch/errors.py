@@ -1,0 +1,43 @@
+"""One place that knows which exceptions are the user's to fix (bad config, files, URLs)."""
+
+from __future__ import annotations
+
+import yaml
+
+
+
+class ConfigError(ValueError):
+    """A configuration value a user supplied is missing or malformed."""
+
+
+class InputError(ValueError):
+    """A file or stream given on the command line is not what the command reads."""
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean 'your input is wrong': shown as one line, exit code 2."""
+    from alerts.channels import AlertConfigError
+    from crawler.sources import SourcesError
+    from storage.db import DatabaseError
+
+    return (
+        ConfigError,
+        InputError,
+        SourcesError,
+        AlertConfigError,
+        DatabaseError,
+        FileNotFoundError,
+        IsADirectoryError,
+        PermissionError,
+        yaml.YAMLError,
+    )
+
+
+def describe(error: BaseException) -> str:
+    """A single line for the terminal: no traceback, no embedded newlines."""
+    if isinstance(error, FileNotFoundError | IsADirectoryError | PermissionError) and error.filename:
+        reason = error.strerror or type(error).__name__
+        text = f"{reason}: {error.filename}"
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())
