@@ -1,0 +1,153 @@
+"""Engines, sessions and schema upgrades. Nothing connects at import time."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.errors import DatabaseError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
+
+_PASSWORD_IN_URL = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<password>[^@\s]*)@")
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ``***``, even when SQLAlchemy cannot parse it."""
+    return _PASSWORD_IN_URL.sub(r"\g<head>***@", url)
+
+
+def _parse_url(url: str) -> URL:
+    if not url or not url.strip():
+        raise DatabaseError("database URL is empty")
+    try:
+        return make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseError(f"malformed database URL {mask_url(url)}: {exc}") from None
+
+
+def _sqlite_file(parsed: URL) -> Path | None:
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets foreign keys, WAL, a busy timeout, real transactions."""
+    parsed = _parse_url(url)
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        sqlite_path = _sqlite_file(parsed)
+        if sqlite_path is not None:
+            try:
+                sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseError(
+                    f"cannot create the folder for database {mask_url(url)}: {exc.strerror}"
+                ) from None
+        connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_SECONDS
+    elif parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_SECONDS
+    try:
+        engine = create_engine(parsed, connect_args=connect_args)
+    except (ArgumentError, ImportError) as exc:
+        raise DatabaseError(f"cannot use database {mask_url(url)}: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine, in_memory=_sqlite_file(parsed) is None)
+    return engine
+
+
+def _configure_sqlite(engine: Engine, in_memory: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        # Take BEGIN away from the sqlite3 module: in its legacy mode SELECTs and SAVEPOINTs run
+        # outside any transaction, which breaks the savepoint used for duplicate detection.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # In WAL mode NORMAL cannot corrupt the file; a power cut may only lose the last
+            # commits, which the next crawl stores again. FULL costs an fsync per commit.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # IMMEDIATE takes the write lock up front, so a check-then-insert cannot interleave with
+        # another writer, and a late writer waits (busy timeout) instead of failing on a stale
+        # WAL snapshot.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    # Dataclasses are built from rows after commit in some callers; don't expire them.
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    original = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(original).splitlines() if line.strip()]
+    reason = lines[0] if lines else type(original).__name__
+    password = _password_of(url)
+    if password:
+        reason = reason.replace(password, "***")
+    return reason
+
+
+def _password_of(url: str) -> str | None:
+    match = _PASSWORD_IN_URL.search(url)
+    return match.group("password") if match and match.group("password") else None
+
+
+def check_database(url: str) -> None:
+    """Connect once and run ``SELECT 1``; raise :class:`DatabaseError` with a one-line reason."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        raise DatabaseError(
+            f"cannot connect to database {mask_url(url)}: {_reason(exc, url)}"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic config for ``url`` built in code: no alembic.ini, the URL never touches a file."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # Attributes, not set_main_option: configparser would choke on '%' in passwords.
+    config.attributes["database_url"] = url
+    return config
+
+
+def upgrade_database(url: str) -> None:
+    """Bring the schema at ``url`` to the newest revision; a no-op when it is already there."""
+    check_database(url)
+    engine = make_engine(url)
+    config = alembic_config(url)
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except OperationalError as exc:
+        raise DatabaseError(
+            f"cannot upgrade database {mask_url(url)}: {_reason(exc, url)}"
+        ) from None
+    finally:
+        engine.dispose()

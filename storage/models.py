@@ -1,0 +1,201 @@
+"""SQLAlchemy declarative models. ORM objects stay inside ``storage``; callers get dataclasses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage import clock
+
+# One convention for every constraint and index so that Alembic (and SQLite batch mode, which
+# must drop constraints by name) sees the same names on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+URL_MAX_LENGTH = 2048  # PostgreSQL btree entries cap near 2.7 kB; longer URLs are rejected upfront
+SHORT = 255
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in, timezone-aware UTC out, on every backend.
+
+    SQLite has no timezone type and hands back naive values; PostgreSQL hands back values in the
+    session time zone. Naive values are refused on the way in: guessing their zone hides bugs.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; storage needs tz-aware")
+        value = value.astimezone(UTC)
+        # SQLite stores the literal string; dropping tzinfo keeps one sortable text format.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _now() -> datetime:
+    return clock.utcnow()
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime}
+
+
+class Source(Base):
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(SHORT), unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str | None] = mapped_column(String(URL_MAX_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Article(Base):
+    __tablename__ = "articles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
+    url: Mapped[str] = mapped_column(String(URL_MAX_LENGTH), index=True)
+    canonical_url: Mapped[str] = mapped_column(String(URL_MAX_LENGTH), unique=True)
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    published: Mapped[datetime | None]
+    authors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    lang: Mapped[str | None] = mapped_column(String(16))
+    fetched_at: Mapped[datetime] = mapped_column(default=_now)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+    # Filled by story clustering (a later issue); articles of one story share it.
+    story_id: Mapped[int | None] = mapped_column(Integer, index=True)
+
+
+class GroupMention(Base):
+    __tablename__ = "group_mentions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), index=True
+    )
+    group_id: Mapped[str] = mapped_column(String(SHORT), index=True)
+    group_name: Mapped[str] = mapped_column(Text)
+    alias: Mapped[str] = mapped_column(Text)
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (CheckConstraint('start >= 0 AND start <= "end"', name="span"),)
+
+
+class Attribution(Base):
+    __tablename__ = "attributions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), index=True
+    )
+    group_id: Mapped[str] = mapped_column(String(SHORT), index=True)
+    group_name: Mapped[str] = mapped_column(Text)
+    mitre_id: Mapped[str | None] = mapped_column(String(32))
+    alias: Mapped[str] = mapped_column(Text)
+    stance: Mapped[str] = mapped_column(String(16))
+    attributed_by: Mapped[str | None] = mapped_column(Text)
+    sponsor: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        CheckConstraint("stance IN ('asserted', 'hedged', 'negated')", name="stance"),
+    )
+
+
+class Alert(Base):
+    """The outbox: one row per (article, group) that deserves a SOC alert."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    attribution_id: Mapped[int] = mapped_column(
+        ForeignKey("attributions.id", ondelete="CASCADE"), index=True
+    )
+    group_id: Mapped[str] = mapped_column(String(SHORT))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+    done_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("article_id", "group_id"),
+        CheckConstraint("status IN ('pending', 'done')", name="status"),
+        Index("ix_alerts_status_created_at", "status", "created_at"),
+    )
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(SHORT))
+    channel_label: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    first_attempt_at: Mapped[datetime] = mapped_column(default=_now)
+    last_attempt_at: Mapped[datetime] = mapped_column(default=_now)
+    delivered_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("alert_id", "channel"),
+        CheckConstraint("status IN ('sent', 'failed')", name="status"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+    )
+
+
+class UrlStateRow(Base):
+    """What the last fetch of a URL returned, for conditional GETs and change detection."""
+
+    __tablename__ = "url_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(URL_MAX_LENGTH), unique=True)
+    etag: Mapped[str | None] = mapped_column(Text)
+    # Kept as the raw header so it can be echoed back verbatim in If-Modified-Since.
+    last_modified: Mapped[str | None] = mapped_column(String(SHORT))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    first_seen: Mapped[datetime] = mapped_column(default=_now)
+    last_seen: Mapped[datetime] = mapped_column(default=_now)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_fetched: Mapped[datetime | None]
