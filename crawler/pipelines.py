@@ -1,0 +1,211 @@
+"""Item pipelines: analyse each article page (extraction + nlp), then store it.
+
+Both do their work on worker threads: extraction and spaCy are CPU-bound and the database calls
+block, and either would stall every download while running on the reactor. Each pipeline uses one
+worker thread, so spaCy and SQLite never see concurrent callers from the same crawl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from scrapy.exceptions import DropItem, NotConfigured
+
+from crawler.extraction import Extracted, ExtractionError, extract
+from crawler.items import ArticlePage
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from spacy.language import Language
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from crawler.spiders.feeds import FeedsSpider
+    from nlp.results import AnalysisResult
+    from storage.records import StoreResult
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+async def _run_on(executor: ThreadPoolExecutor, function: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(executor, function, *args)
+
+
+def _feeds_spider(crawler: Crawler) -> FeedsSpider | None:
+    spider = crawler.spider
+    return spider if spider is not None and hasattr(spider, "source_results") else None  # type: ignore[return-value]
+
+
+class AnalyzePipeline:
+    """Fill ``item.extracted`` (title, text, date...) and ``item.analysis`` (groups, claims)."""
+
+    def __init__(self, crawler: Crawler, kb_path: str | None) -> None:
+        self.crawler = crawler
+        self.kb_path = kb_path
+        self._nlp: Language | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> AnalyzePipeline:
+        if not crawler.settings.getbool("APTWATCH_ANALYZE_ENABLED", True):
+            raise NotConfigured("APTWATCH_ANALYZE_ENABLED is off")
+        return cls(crawler, crawler.settings.get("APTWATCH_NLP_KB_PATH"))
+
+    async def open_spider(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aptwatch-analyze")
+        # built once per crawl: loading the gazetteer is the expensive part
+        self._nlp = await _run_on(self._executor, self._build_pipeline)
+
+    def _build_pipeline(self) -> Language:
+        import nlp
+
+        return nlp.build_pipeline(self.kb_path) if self.kb_path else nlp.build_pipeline()
+
+    async def close_spider(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, ArticlePage):
+            return item
+        assert self._executor is not None
+        try:
+            item.extracted, item.analysis = await _run_on(self._executor, self._analyze, item)
+        except Exception as error:
+            # one odd page must not cost the rest of the crawl; it is reported with its source
+            problem = " ".join(str(error).split())[:300] or type(error).__name__
+            if not isinstance(error, ExtractionError):
+                logger.exception("analysis of %s failed", item.url)
+                problem = f"analysis failed ({type(error).__name__}: {problem})"
+            spider = _feeds_spider(self.crawler)
+            if spider is not None:
+                spider.record_error(item.source_name, f"article {item.url}: {problem}")
+            raise DropItem(f"cannot analyse {item.url}: {problem}") from error
+        return item
+
+    def _analyze(self, item: ArticlePage) -> tuple[Extracted, AnalysisResult]:
+        import nlp
+
+        extracted = extract(
+            item.html,
+            item.response_url,
+            body_selector=item.body_selector,
+            date_selector=item.date_selector,
+        )
+        assert self._nlp is not None
+        title = extracted.title or item.entry_title
+        return extracted, nlp.analyze(self._nlp, extracted.text, title=title)
+
+
+class StorePipeline:
+    """Store each article with its mentions and attributions, one transaction per article."""
+
+    def __init__(self, crawler: Crawler, database_url: str) -> None:
+        self.crawler = crawler
+        self.database_url = database_url
+        self._engine: Engine | None = None
+        self._session_factory: sessionmaker[Session] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> StorePipeline:
+        url = crawler.settings.get("APTWATCH_DATABASE_URL")
+        if not url:
+            raise NotConfigured("APTWATCH_DATABASE_URL is empty")
+        return cls(crawler, url)
+
+    async def open_spider(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aptwatch-store")
+        await _run_on(self._executor, self._open_database)
+
+    def _open_database(self) -> None:
+        from storage import make_engine, make_session_factory, upgrade_database
+
+        upgrade_database(self.database_url)
+        self._engine = make_engine(self.database_url)
+        self._session_factory = make_session_factory(self._engine)
+
+    async def close_spider(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        if self._engine is not None:
+            self._engine.dispose()
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, ArticlePage):
+            return item
+        assert self._executor is not None
+        spider = _feeds_spider(self.crawler)
+        try:
+            result, attributions = await _run_on(self._executor, self._store, item)
+        except Exception as error:
+            message = " ".join(str(error).split())[:300] or type(error).__name__
+            if spider is not None:
+                spider.record_error(
+                    item.source_name, f"article {item.url}: cannot store: {message}"
+                )
+            raise DropItem(f"cannot store {item.url}: {message}") from error
+        if spider is not None and result.created:
+            spider.count(item.source_name, "new_articles")
+            spider.count(item.source_name, "attributions", attributions)
+        return item
+
+    def _store(self, item: ArticlePage) -> tuple[StoreResult, int]:
+        from storage import ensure_source, put_url_state, store_article
+        from storage.records import ALERTING_STANCES, ArticleIn, AttributionIn, MentionIn
+
+        assert self._session_factory is not None
+        # without the analyse pipeline (switched off) articles are still stored, unanalysed
+        extracted = item.extracted or extract(
+            item.html,
+            item.response_url,
+            body_selector=item.body_selector,
+            date_selector=item.date_selector,
+        )
+        analysis = item.analysis
+        article = ArticleIn(
+            url=item.url,
+            canonical_url=extracted.canonical_url or item.response_url,
+            source_name=item.source_name,
+            title=extracted.title or item.entry_title,
+            text=extracted.text,
+            published=extracted.published or item.entry_published,
+            authors=extracted.authors,
+            lang=extracted.lang or item.source_lang,
+            fetched_at=item.fetched_at,
+        )
+        mentions = [
+            MentionIn(m.group_id, m.group_name, m.alias, m.start, m.end)
+            for m in (analysis.mentions if analysis else [])
+        ]
+        attributions = [
+            AttributionIn(
+                group_id=a.group_id,
+                group_name=a.group_name,
+                alias=a.alias,
+                stance=a.stance,
+                evidence=a.evidence,
+                mitre_id=a.mitre_id,
+                attributed_by=a.attributed_by,
+                sponsor=a.sponsor,
+                confidence=a.confidence,
+            )
+            for a in (analysis.attributions if analysis else [])
+        ]
+        with self._session_factory() as session:
+            # not cached: a rolled-back first article would leave a cached id pointing nowhere
+            ensure_source(session, item.source_name, item.source_kind, item.source_url)
+            result = store_article(session, article, mentions, attributions)
+            if not result.created:
+                # nothing is stored under this URL for a duplicate; remember it was fetched so
+                # the next crawl does not download it again
+                put_url_state(session, item.url, status=200, fetched_at=item.fetched_at)
+            # article, attributions and their alert outbox rows become visible together
+            session.commit()
+        claimed = sum(1 for a in attributions if a.stance in ALERTING_STANCES)
+        return result, claimed

@@ -1,0 +1,244 @@
+"""Run one crawl in a fresh child process and report what happened per source.
+
+Twisted's reactor cannot be started twice in one process, so every crawl gets its own spawned
+process; that lets tests and ``aptwatch run --forever`` crawl again and again.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import pickle
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from crawler.sources import SourcesError, load_sources
+
+__all__ = [
+    "CrawlError",
+    "CrawlReport",
+    "SourceReport",
+    "SourcesError",
+    "format_report",
+    "run_crawl",
+]
+
+
+class CrawlError(RuntimeError):
+    """The crawl process itself failed (not a single source)."""
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    name: str
+    entries: int = 0
+    fetched: int = 0
+    new_articles: int = 0
+    attributions: int = 0
+    errors: tuple[str, ...] = ()
+    kind: str = "feed"
+
+    @property
+    def failed(self) -> bool:
+        """Errors and not a single entry read: the source itself could not be crawled."""
+        return bool(self.errors) and self.entries == 0 and self.fetched == 0
+
+
+@dataclass(frozen=True)
+class CrawlReport:
+    sources: tuple[SourceReport, ...] = ()
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    finish_reason: str = ""
+    stats: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        return not any(source.errors for source in self.sources)
+
+    @property
+    def all_failed(self) -> bool:
+        return bool(self.sources) and all(source.failed for source in self.sources)
+
+    @property
+    def new_articles(self) -> int:
+        return sum(source.new_articles for source in self.sources)
+
+    @property
+    def attributions(self) -> int:
+        return sum(source.attributions for source in self.sources)
+
+    def source(self, name: str) -> SourceReport:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise KeyError(name)
+
+
+def run_crawl(
+    sources_file: Path, database_url: str, *, settings: dict[str, Any] | None = None
+) -> CrawlReport:
+    """Crawl every enabled source once; raises SourcesError before crawling if the file is bad."""
+    sources = load_sources(sources_file)
+    if not any(source.enabled for source in sources):
+        raise SourcesError(f"{sources_file}: no enabled sources")
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(
+        target=_crawl_in_child,
+        args=(str(Path(sources_file).resolve()), database_url, dict(settings or {}), sender),
+        name="aptwatch-crawl",
+    )
+    process.start()
+    sender.close()
+    try:
+        outcome = receiver.recv()
+    except EOFError:
+        outcome = None
+    finally:
+        receiver.close()
+        process.join()
+    if outcome is None:
+        raise CrawlError(f"crawl process died without a report (exit code {process.exitcode})")
+    status, payload = outcome
+    if status == "ok":
+        assert isinstance(payload, CrawlReport)
+        return payload
+    if isinstance(payload, BaseException):
+        raise payload
+    raise CrawlError(str(payload))
+
+
+def _crawl_in_child(
+    sources_file: str, database_url: str, overrides: dict[str, Any], sender: Any
+) -> None:
+    try:
+        report = _crawl(sources_file, database_url, overrides)
+        sender.send(("ok", report))
+    except BaseException as error:  # everything goes back to the parent, as one message
+        sender.send(("error", _portable(error)))
+    finally:
+        sender.close()
+
+
+def _portable(error: BaseException) -> BaseException | str:
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:
+        return f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=5)}"
+    return error
+
+
+def _crawl(sources_file: str, database_url: str, overrides: dict[str, Any]) -> CrawlReport:
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings
+
+    from crawler.spiders.feeds import FeedsSpider
+
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    settings.update(
+        {"APTWATCH_SOURCES_FILE": sources_file, "APTWATCH_DATABASE_URL": database_url},
+        priority="cmdline",
+    )
+    settings.update(overrides, priority="cmdline")
+    started_at = datetime.now(UTC)
+    process = CrawlerProcess(settings)
+    for name in _DOWNLOAD_LOGGERS:
+        logging.getLogger(name).addFilter(_without_download_tracebacks)
+    crawler = process.create_crawler(FeedsSpider)
+    failures: list[BaseException] = []
+    deferred = process.crawl(crawler)
+    deferred.addErrback(_collect_failure, failures)
+    process.start()
+    if failures:
+        raise failures[0]
+    spider = crawler.spider
+    if not isinstance(spider, FeedsSpider):
+        raise CrawlError("the crawl did not start")
+    stats = crawler.stats.get_stats() if crawler.stats else {}
+    reports = tuple(
+        SourceReport(
+            name=result.name,
+            entries=result.entries,
+            fetched=result.fetched,
+            new_articles=result.new_articles,
+            attributions=result.attributions,
+            errors=tuple(result.errors),
+            kind=result.kind,
+        )
+        for result in spider.source_results.values()
+    )
+    return CrawlReport(
+        sources=reports,
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+        finish_reason=str(stats.get("finish_reason", "")),
+        stats={key: value for key, value in stats.items() if _plain(value)},
+    )
+
+
+def _without_download_tracebacks(record: logging.LogRecord) -> bool:
+    """Network failures are expected on the open web and reported per source; their message already
+    names the error, so the traceback is noise."""
+    record.exc_info = None
+    record.exc_text = None
+    return True
+
+
+# Logger filters see only their own logger's records, so each emitter of download errors is named.
+# Logger filters see only their own logger's records, so each emitter of download errors is named.
+_DOWNLOAD_LOGGERS = ("scrapy.downloadermiddlewares.robotstxt", "scrapy.downloadermiddlewares.retry")
+
+
+def _collect_failure(failure: Any, failures: list[BaseException]) -> None:
+    failures.append(failure.value)
+
+
+def _plain(value: object) -> bool:
+    return isinstance(value, int | float | str | bool | datetime)
+
+
+def format_report(report: CrawlReport) -> str:
+    """A per-source table (entries, fetched, new, attributions, status), then one line per error."""
+    headers = ("source", "entries", "fetched", "new", "attributions", "status")
+    rows = [
+        (
+            source.name,
+            str(source.entries),
+            str(source.fetched),
+            str(source.new_articles),
+            str(source.attributions),
+            "FAILED"
+            if source.failed
+            else (f"{len(source.errors)} error(s)" if source.errors else "ok"),
+        )
+        for source in report.sources
+    ]
+    totals = (
+        "total",
+        str(sum(s.entries for s in report.sources)),
+        str(sum(s.fetched for s in report.sources)),
+        str(report.new_articles),
+        str(report.attributions),
+        "ok" if report.ok else ("all failed" if report.all_failed else "errors"),
+    )
+    widths = [max(len(row[i]) for row in [headers, *rows, totals]) for i in range(len(headers))]
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(row[1:-1], widths[1:-1], strict=True)]
+        cells.append(row[-1])
+        return "  ".join(cells).rstrip()
+
+    out = [line(headers), "  ".join("-" * width for width in widths), *map(line, rows)]
+    out += ["  ".join("-" * width for width in widths), line(totals)]
+    errors = [(source.name, error) for source in report.sources for error in source.errors]
+    if errors:
+        out.append("")
+        out.append("errors:")
+        out += [f"  {name}: {' '.join(error.split())}" for name, error in errors]
+    return "\n".join(out)

@@ -1,0 +1,56 @@
+"""Scrapy settings for aptwatch: polite by default (robots.txt, one request at a time per site)."""
+
+from __future__ import annotations
+
+import os
+
+BOT_NAME = "aptwatch"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# --- aptwatch ---------------------------------------------------------------------------------
+APTWATCH_SOURCES_FILE = os.environ.get("APTWATCH_SOURCES_FILE", "config/sources.yaml")
+APTWATCH_DATABASE_URL = os.environ.get("APTWATCH_DATABASE_URL", "sqlite:///var/aptwatch.db")
+# A sitemap can list 50,000 pages; only the newest this many entries per source are followed.
+APTWATCH_MAX_ENTRIES_PER_SOURCE = 100
+APTWATCH_BLOCK_PRIVATE_NETWORK = True
+APTWATCH_ANALYZE_ENABLED = True
+APTWATCH_NLP_KB_PATH = None
+
+# --- politeness --------------------------------------------------------------------------------
+USER_AGENT = "aptwatch/0.1 (+https://github.com/aptwatch/aptwatch)"
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 1
+DOWNLOAD_DELAY = 1.0
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+# Scrapy >= 2.19 opens a remote-control HTTP port by default; a crawler of untrusted pages has no
+# business listening on one
+REMOTE_CONTROL_ENABLED = False
+RETRY_ENABLED = True
+RETRY_TIMES = 1
+RETRY_HTTP_CODES = [502, 503, 504, 522, 524, 408, 429]
+REDIRECT_MAX_TIMES = 5
+DNS_TIMEOUT = 15
+
+# --- components ------------------------------------------------------------------------------
+DOWNLOADER_MIDDLEWARES = {
+    # before RobotsTxtMiddleware (100), so not even robots.txt is fetched from a blocked address
+    "crawler.middlewares.PrivateNetworkGuardMiddleware": 50,
+}
+ITEM_PIPELINES = {
+    "crawler.pipelines.AnalyzePipeline": 300,
+    "crawler.pipelines.StorePipeline": 800,
+}
+
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+FEED_EXPORT_ENCODING = "utf-8"
+LOG_LEVEL = os.environ.get("APTWATCH_LOG_LEVEL", "INFO")

@@ -1,0 +1,280 @@
+"""Load and validate the sources YAML (which feeds, listing pages and sitemaps to watch)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from cssselect import GenericTranslator, SelectorError
+from lxml import etree
+
+KINDS = frozenset({"feed", "listing", "sitemap"})
+DEFAULT_LANG = "en"
+DEFAULT_INTERVAL = "1h"
+DEFAULT_MAX_PAGES = 1
+
+_SOURCE_KEYS = frozenset(
+    {
+        "name",
+        "kind",
+        "url",
+        "urls",
+        "lang",
+        "interval",
+        "enabled",
+        "link_selector",
+        "next_selector",
+        "max_pages",
+        "extract",
+        "allow_private_network",
+    }
+)
+_EXTRACT_KEYS = frozenset({"body_selector", "date_selector"})
+_INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_INTERVAL_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$", re.IGNORECASE)
+_LANG_RE = re.compile(r"^[a-z]{2,3}$")
+
+
+class SourcesError(ValueError):
+    """The sources file is unreadable or one of its entries is invalid."""
+
+
+@dataclass(frozen=True)
+class ExtractOverrides:
+    """Per-source hints for article pages where generic extraction gets it wrong."""
+
+    body_selector: str | None = None
+    date_selector: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    kind: str
+    urls: tuple[str, ...]
+    lang: str = DEFAULT_LANG
+    interval: int = 3600  # seconds
+    enabled: bool = True
+    link_selector: str | None = None
+    next_selector: str | None = None
+    max_pages: int = DEFAULT_MAX_PAGES
+    extract: ExtractOverrides = field(default_factory=ExtractOverrides)
+    allow_private_network: bool = False
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
+
+
+def is_xpath(selector: str) -> bool:
+    """Selectors starting with "/" or "(" are XPath; anything else is CSS."""
+    return selector.lstrip().startswith(("/", "("))
+
+
+def selector_problem(selector: str) -> str | None:
+    """Why ``selector`` cannot be compiled, or None when it is a valid CSS or XPath selector."""
+    if not selector.strip():
+        return "empty selector"
+    try:
+        if is_xpath(selector):
+            etree.XPath(selector)
+        else:
+            GenericTranslator().css_to_xpath(selector)
+    except (etree.XPathSyntaxError, SelectorError) as error:
+        kind = "XPath" if is_xpath(selector) else "CSS"
+        return f"invalid {kind} selector {selector!r} ({error})"
+    return None
+
+
+def parse_interval(value: str | int) -> int:
+    """'30m', '2h', '1d', '45s' or a bare number of seconds -> seconds (> 0)."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int):
+        seconds = value
+    else:
+        match = _INTERVAL_RE.match(str(value))
+        if match is None:
+            raise ValueError(f"not a duration like 30m, 2h or 1d: {value!r}")
+        seconds = int(match.group(1)) * _INTERVAL_UNITS[match.group(2).lower()]
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive: {value!r}")
+    return seconds
+
+
+def url_problem(url: object) -> str | None:
+    if not isinstance(url, str) or not url.strip():
+        return f"not a URL: {url!r}"
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"only http and https URLs are allowed: {url!r}"
+    if not parts.hostname:
+        return f"URL has no host: {url!r}"
+    try:
+        parts.port  # noqa: B018 -- raises on a malformed port
+    except ValueError:
+        return f"URL has an invalid port: {url!r}"
+    return None
+
+
+def load_sources(path: Path | str) -> list[Source]:
+    """Every source in the file, enabled or not; SourcesError names the first problem."""
+    path = Path(path)
+    try:
+        raw_text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise SourcesError(f"{path}: sources file not found") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise SourcesError(f"{path}: cannot read sources file ({error})") from error
+    try:
+        document = yaml.safe_load(raw_text)
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" line {where.line + 1}" if where is not None else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise SourcesError(f"{path}:{line} invalid YAML ({problem})") from error
+    return parse_sources(document, origin=str(path))
+
+
+def enabled_sources(path: Path | str) -> list[Source]:
+    return [source for source in load_sources(path) if source.enabled]
+
+
+def parse_sources(document: Any, origin: str = "<sources>") -> list[Source]:
+    """Validate an already-parsed YAML document (``{"sources": [...]}``)."""
+    if not isinstance(document, Mapping) or "sources" not in document:
+        raise SourcesError(f"{origin}: expected a top-level 'sources:' list")
+    extra = sorted(set(document) - {"sources"})
+    if extra:
+        raise SourcesError(
+            f"{origin}: unknown top-level key {extra[0]!r} (only 'sources' is allowed)"
+        )
+    entries = document["sources"]
+    if not isinstance(entries, list) or not entries:
+        raise SourcesError(f"{origin}: 'sources' must be a non-empty list")
+    sources: list[Source] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries, start=1):
+        source = _parse_source(entry, index, origin)
+        if source.name.casefold() in seen:
+            raise SourcesError(f"{origin}: source {source.name!r}: field 'name': duplicate name")
+        seen.add(source.name.casefold())
+        sources.append(source)
+    return sources
+
+
+def _parse_source(entry: Any, index: int, origin: str) -> Source:
+    label = f"source #{index}"
+
+    def fail(field_name: str, problem: str) -> SourcesError:
+        return SourcesError(f"{origin}: {label}: field {field_name!r}: {problem}")
+
+    if not isinstance(entry, Mapping):
+        raise SourcesError(f"{origin}: {label}: expected a mapping of fields, got {entry!r}")
+    name = entry.get("name")
+    if isinstance(name, str) and name.strip():
+        label = f"source {name.strip()!r}"
+    unknown = sorted(str(key) for key in set(entry) - _SOURCE_KEYS)
+    if unknown:
+        raise fail(unknown[0], "unknown field")
+    if not isinstance(name, str) or not name.strip():
+        raise fail("name", "missing or empty")
+    if "/" in name or any(ord(ch) < 32 for ch in name):
+        # the name becomes part of stats keys such as APTWATCH_source/<name>/errors
+        raise fail("name", "must not contain '/' or control characters")
+
+    kind = entry.get("kind")
+    if kind is None:
+        raise fail("kind", "missing")
+    if kind not in KINDS:
+        raise fail("kind", f"must be one of {', '.join(sorted(KINDS))}, got {kind!r}")
+
+    if "url" in entry and "urls" in entry:
+        raise fail("urls", "give either 'url' or 'urls', not both")
+    if "url" in entry:
+        urls_field, raw_urls = "url", [entry["url"]]
+    elif "urls" in entry:
+        urls_field, raw_urls = "urls", entry["urls"]
+        if not isinstance(raw_urls, list) or not raw_urls:
+            raise fail("urls", "must be a non-empty list of URLs")
+    else:
+        raise fail("url", "missing (give 'url' or 'urls')")
+    for raw_url in raw_urls:
+        problem = url_problem(raw_url)
+        if problem:
+            raise fail(urls_field, problem)
+    urls = tuple(str(url).strip() for url in raw_urls)
+
+    lang = entry.get("lang", DEFAULT_LANG)
+    if not isinstance(lang, str) or not _LANG_RE.match(lang.strip().lower()):
+        raise fail("lang", f"expected an ISO 639-1 code such as 'en', got {lang!r}")
+
+    try:
+        interval = parse_interval(entry.get("interval", DEFAULT_INTERVAL))
+    except ValueError as error:
+        raise fail("interval", str(error)) from error
+
+    enabled = entry.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise fail("enabled", f"expected true or false, got {enabled!r}")
+    allow_private = entry.get("allow_private_network", False)
+    if not isinstance(allow_private, bool):
+        raise fail("allow_private_network", f"expected true or false, got {allow_private!r}")
+
+    selectors: dict[str, str | None] = {}
+    for key in ("link_selector", "next_selector"):
+        value = entry.get(key)
+        if value is not None:
+            if not isinstance(value, str):
+                raise fail(key, f"expected a CSS or XPath selector string, got {value!r}")
+            problem = selector_problem(value)
+            if problem:
+                raise fail(key, problem)
+        selectors[key] = value
+    if kind == "listing" and not selectors["link_selector"]:
+        raise fail("link_selector", "missing (required for kind: listing)")
+
+    max_pages = entry.get("max_pages", DEFAULT_MAX_PAGES)
+    if isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 1:
+        raise fail("max_pages", f"expected a whole number >= 1, got {max_pages!r}")
+
+    extract = _parse_extract(entry.get("extract"), fail)
+    return Source(
+        name=name.strip(),
+        kind=kind,
+        urls=urls,
+        lang=lang.strip().lower(),
+        interval=interval,
+        enabled=enabled,
+        link_selector=selectors["link_selector"],
+        next_selector=selectors["next_selector"],
+        max_pages=max_pages,
+        extract=extract,
+        allow_private_network=allow_private,
+    )
+
+
+def _parse_extract(raw: Any, fail: Any) -> ExtractOverrides:
+    if raw is None:
+        return ExtractOverrides()
+    if not isinstance(raw, Mapping):
+        raise fail("extract", "expected a mapping with body_selector and/or date_selector")
+    unknown = sorted(str(key) for key in set(raw) - _EXTRACT_KEYS)
+    if unknown:
+        raise fail(f"extract.{unknown[0]}", "unknown field")
+    values: dict[str, str | None] = {}
+    for key in sorted(_EXTRACT_KEYS):
+        value = raw.get(key)
+        if value is not None:
+            if not isinstance(value, str):
+                raise fail(f"extract.{key}", f"expected a selector string, got {value!r}")
+            problem = selector_problem(value)
+            if problem:
+                raise fail(f"extract.{key}", problem)
+        values[key] = value
+    return ExtractOverrides(**values)
