@@ -1,0 +1,111 @@
+"""aptwatch's detector: which known APT groups a text names, and whether it attributes activity
+to them. ``build_pipeline()`` builds the spaCy pipeline; ``analyze()`` runs it on one text."""
+
+from __future__ import annotations
+
+from spacy.language import Language
+
+from nlp.attribution import ATTRIBUTIONS_KEY
+from nlp.errors import KnowledgeBaseError, NlpError
+from nlp.evidence import GROUPS_KEY, AliasFilter
+from nlp.kb import Group, KnowledgeBase, load_groups
+from nlp.pipeline import build_pipeline
+from nlp.results import AnalysisResult, Attribution, Mention
+
+__all__ = [
+    "AnalysisResult",
+    "Attribution",
+    "Group",
+    "KnowledgeBase",
+    "KnowledgeBaseError",
+    "Mention",
+    "NlpError",
+    "analyze",
+    "build_pipeline",
+    "load_groups",
+]
+
+STANCE_RANK = {"asserted": 3, "hedged": 2, "negated": 1}
+TITLE_SEPARATOR = "\n\n"
+
+
+def _alias_filter(nlp: Language) -> AliasFilter:
+    if "aptwatch_alias_filter" not in nlp.pipe_names:
+        raise NlpError("pipeline has no 'aptwatch_alias_filter' component; use build_pipeline()")
+    component = nlp.get_pipe("aptwatch_alias_filter")
+    if not isinstance(component, AliasFilter):
+        raise NlpError("'aptwatch_alias_filter' is not aptwatch's alias filter")
+    return component
+
+
+def analyze(nlp: Language, text: str, title: str | None = None) -> AnalysisResult:
+    """Mentions (char offsets into ``text``) and one attribution per group: its strongest claim.
+
+    The title is read as the first paragraph: it can carry the claim, but mentions report only
+    offsets into ``text``.
+    """
+    if not isinstance(text, str):
+        raise NlpError(f"text must be a string, not {type(text).__name__}")
+    if title is not None and not isinstance(title, str):
+        raise NlpError(f"title must be a string or None, not {type(title).__name__}")
+    alias_filter = _alias_filter(nlp)
+    kb = alias_filter.kb
+    prefix = f"{title.strip()}{TITLE_SEPARATOR}" if title and title.strip() else ""
+    if not alias_filter.prefilter.may_mention(prefix + text):
+        return AnalysisResult()
+    doc = nlp(prefix + text)
+    shift = len(prefix)
+
+    mentions: list[Mention] = []
+    seen: set[tuple[int, int]] = set()
+    for span in doc.spans.get(GROUPS_KEY, []):
+        offsets = (span.start_char, span.end_char)
+        if offsets in seen or span.start_char < shift:
+            continue
+        seen.add(offsets)
+        group = kb.get(span._.aptwatch_group_id)
+        if group is None:
+            continue
+        candidates = span._.aptwatch_candidates
+        mentions.append(
+            Mention(
+                group_id=group.id,
+                group_name=group.name,
+                alias=span.text,
+                start=span.start_char - shift,
+                end=span.end_char - shift,
+                candidates=tuple(candidates) if len(candidates) > 1 else (),
+            )
+        )
+
+    best: dict[str, Attribution] = {}
+    for span in doc.spans.get(ATTRIBUTIONS_KEY, []):
+        if span._.aptwatch_role != "attribution":
+            continue
+        group = kb.get(span.id_)
+        if group is None:
+            continue
+        candidate = Attribution(
+            group_id=group.id,
+            group_name=group.name,
+            alias=span._.aptwatch_alias or span.text,
+            stance=span._.aptwatch_stance,
+            evidence=span._.aptwatch_evidence,
+            mitre_id=group.mitre_id,
+            attributed_by=span._.aptwatch_attributed_by,
+            sponsor=span._.aptwatch_sponsor,
+            confidence=float(span._.aptwatch_confidence),
+        )
+        current = best.get(group.id)
+        if current is None or _strength(candidate) > _strength(current):
+            best[group.id] = candidate
+    attributions = sorted(best.values(), key=lambda a: (-a.confidence, a.group_id))
+    return AnalysisResult(mentions=mentions, attributions=attributions)
+
+
+def _strength(attribution: Attribution) -> tuple[int, float, int]:
+    return (
+        STANCE_RANK.get(attribution.stance, 0),
+        attribution.confidence,
+        attribution.attributed_by is not None,
+    )

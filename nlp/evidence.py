@@ -1,0 +1,380 @@
+"""spaCy components around the gazetteer: paragraph breaks and the "needs evidence" alias filter.
+
+The span_ruler gazetteer proposes every alias match (one span per candidate group) under
+``doc.spans["aptwatch_candidates"]``. ``aptwatch_alias_filter`` keeps the real group mentions in
+``doc.spans["aptwatch_groups"]``: longest match wins; a name that is an ordinary word or another
+thing's name ("Lead", "Play", "Sandworm") counts only with its letter case, not in a malware or
+product sense, and with a cue nearby (group, hackers, APT, threat actor, ...) or another name of the
+same group in the document. Ambiguous names keep one span per candidate; every span carries the
+resolved choice in ``span._.aptwatch_group_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy
+import srsly
+from spacy.attrs import IS_SPACE
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.util import ensure_path
+
+from nlp.kb import Group, KnowledgeBase, groups_from_document
+from nlp.names import normalise_name
+from nlp.prefilter import MentionPrefilter
+
+CANDIDATES_KEY = "aptwatch_candidates"
+GROUPS_KEY = "aptwatch_groups"
+GROUP_LABEL = "APT_GROUP"
+
+# Words that, next to a name, say the name denotes an actor.
+CUE_WORDS = frozenset(
+    [
+        "group",
+        "groups",
+        "hackers",
+        "hacker",
+        "hacking",
+        "gang",
+        "gangs",
+        "crew",
+        "actor",
+        "actors",
+        "apt",
+        "apts",
+        "threat",
+        "espionage",
+        "cyberespionage",
+        "cyber-espionage",
+        "state-sponsored",
+        "state-backed",
+        "nation-state",
+        "state-linked",
+        "campaign",
+        "campaigns",
+        "collective",
+        "hacktivist",
+        "hacktivists",
+        "cybercriminals",
+        "cybercrime",
+        "operators",
+        "attackers",
+        "adversary",
+        "intrusion",
+        "aka",
+        "a.k.a.",
+        "dubbed",
+        "tracked",
+        "tracks",
+    ]
+)
+CUE_WINDOW = 4
+# A name directly followed by one of these is the malware, the product or the place, not the actor.
+THING_NOUNS = frozenset(
+    [
+        "malware",
+        "ransomware",
+        "trojan",
+        "trojans",
+        "botnet",
+        "backdoor",
+        "virus",
+        "worm",
+        "app",
+        "apps",
+        "variant",
+        "variants",
+        "family",
+        "sample",
+        "samples",
+        "payload",
+        "rat",
+        "loader",
+        "dropper",
+        "implant",
+        "spyware",
+        "browser",
+        "store",
+    ]
+)
+COPULAS = frozenset({"is", "was", "are", "were"})
+
+
+def _install_extensions() -> None:
+    for name, default in (
+        ("aptwatch_group_id", None),
+        ("aptwatch_candidates", ()),
+        ("aptwatch_needs_evidence", False),
+        ("aptwatch_resolved", True),
+    ):
+        if not Span.has_extension(name):
+            Span.set_extension(name, default=default)
+
+
+_install_extensions()
+
+
+@Language.factory("aptwatch_paragraphs")
+def make_paragraphs(nlp: Language, name: str) -> ParagraphBreaks:
+    return ParagraphBreaks()
+
+
+class ParagraphBreaks:
+    """Start a sentence after every line break: titles and headings have no final period."""
+
+    def __call__(self, doc: Doc) -> Doc:
+        if len(doc) < 2:
+            return doc
+        spaces = numpy.flatnonzero(doc.to_array([IS_SPACE]))
+        for index in spaces.tolist():
+            if index + 1 < len(doc) and "\n" in doc[index].text:
+                doc[index + 1].is_sent_start = True
+        return doc
+
+
+@Language.factory("aptwatch_alias_filter", default_config={"kb_path": None})
+def make_alias_filter(nlp: Language, name: str, kb_path: str | None) -> AliasFilter:
+    return AliasFilter(kb_path=kb_path)
+
+
+class AliasFilter:
+    def __init__(self, kb_path: str | None = None, kb: KnowledgeBase | None = None) -> None:
+        self._kb_path = kb_path
+        self._kb = kb
+        self._prefilter: MentionPrefilter | None = None
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        if self._kb is None:
+            self._kb = KnowledgeBase.load(self._kb_path)
+        return self._kb
+
+    def set_kb(self, kb: KnowledgeBase) -> None:
+        self._kb = kb
+        self._prefilter = None
+
+    @property
+    def prefilter(self) -> MentionPrefilter:
+        """Cheap test that a text may name a group at all (see nlp.prefilter)."""
+        if self._prefilter is None:
+            self._prefilter = MentionPrefilter(self.kb)
+        return self._prefilter
+
+    # -- serialisation: the component ships its own copy of the knowledge base -------------
+    def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
+        folder = ensure_path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(folder / "groups.json", {"groups": [g.to_json() for g in self.kb]})
+
+    def from_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> AliasFilter:
+        document = srsly.read_json(ensure_path(path) / "groups.json")
+        self.set_kb(KnowledgeBase(groups_from_document(document, str(path))))
+        return self
+
+    def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
+        return json.dumps({"groups": [g.to_json() for g in self.kb]}).encode("utf-8")
+
+    def from_bytes(self, data: bytes, *, exclude: Iterable[str] = ()) -> AliasFilter:
+        self.set_kb(KnowledgeBase(groups_from_document(json.loads(data), "bytes")))
+        return self
+
+    # -- the filter ------------------------------------------------------------------------
+    def __call__(self, doc: Doc) -> Doc:
+        proposals = doc.spans.get(CANDIDATES_KEY, [])
+        if not proposals:
+            doc.spans[GROUPS_KEY] = []
+            return doc
+        by_offsets: dict[tuple[int, int], set[str]] = defaultdict(set)
+        for span in proposals:
+            if span.id_:
+                by_offsets[(span.start, span.end)].add(span.id_)
+        kept = _longest_matches(by_offsets)
+        kb = self.kb
+        mentions = []
+        for (start, end), ids in kept:
+            span = doc[start:end]
+            if _inside_address(doc.text, span.start_char, span.end_char):
+                continue
+            groups = [g for g in (kb.get(gid) for gid in sorted(ids)) if g is not None]
+            needs = kb.needs_evidence(span.text)
+            mentions.append(_Mention(span, groups, needs))
+
+        # Names of groups that need no evidence confirm their group's other names.
+        confirmed_groups = {
+            m.groups[0].id for m in mentions if not m.needs_evidence and len(m.groups) == 1
+        }
+        confirmed_text: set[str] = set()  # names seen once with a cue count everywhere
+        thing_sense: set[str] = set()
+        for mention in mentions:
+            if mention.needs_evidence and _thing_sense(mention.span):
+                thing_sense.add(normalise_name(mention.span.text))
+        for mention in mentions:
+            if not mention.needs_evidence or not _case_fits(mention):
+                continue
+            cued = _has_cue(mention.span) or _distinctive_capitals(mention)
+            if cued and not _thing_sense(mention.span):
+                confirmed_text.add(normalise_name(mention.span.text))
+        accepted: list[_Mention] = []
+        for mention in mentions:
+            if mention.needs_evidence:
+                if not _case_fits(mention) or _thing_sense(mention.span):
+                    continue
+                key = normalise_name(mention.span.text)
+                by_context = [g for g in mention.groups if g.id in confirmed_groups]
+                if _has_cue(mention.span) or _distinctive_capitals(mention):
+                    pass
+                elif _inside_longer_name(mention.span):
+                    continue  # "Mediterranean Sea", "Google Play", "Analyst Summit"
+                elif key in confirmed_text:
+                    pass
+                elif by_context and key not in thing_sense:
+                    mention.groups = by_context
+                else:
+                    continue
+            accepted.append(mention)
+
+        named_in_doc = {m.groups[0].id for m in accepted if len(m.groups) == 1}
+        spans: list[Span] = []
+        for mention in accepted:
+            chosen, resolved = _resolve(mention, named_in_doc)
+            candidates = tuple(g.id for g in mention.groups)
+            for group in mention.groups:
+                span = Span(
+                    doc, mention.span.start, mention.span.end, label=GROUP_LABEL, span_id=group.id
+                )
+                span._.aptwatch_group_id = chosen.id
+                span._.aptwatch_candidates = candidates
+                span._.aptwatch_needs_evidence = mention.needs_evidence
+                span._.aptwatch_resolved = resolved
+                spans.append(span)
+        doc.spans[GROUPS_KEY] = spans
+        return doc
+
+
+class _Mention:
+    __slots__ = ("groups", "needs_evidence", "span")
+
+    def __init__(self, span: Span, groups: list[Group], needs_evidence: bool) -> None:
+        self.span = span
+        self.groups = groups
+        self.needs_evidence = needs_evidence
+
+
+def _longest_matches(
+    by_offsets: dict[tuple[int, int], set[str]],
+) -> list[tuple[tuple[int, int], set[str]]]:
+    """Drop matches inside a longer match ("Equation" inside "Equation Group")."""
+    ordered = sorted(by_offsets.items(), key=lambda item: (-(item[0][1] - item[0][0]), item[0]))
+    taken: list[tuple[int, int]] = []
+    kept = []
+    for (start, end), ids in ordered:
+        overlaps = any(start < t_end and t_start < end for t_start, t_end in taken)
+        if overlaps and (start, end) not in taken:
+            continue
+        taken.append((start, end))
+        kept.append(((start, end), ids))
+    return sorted(kept, key=lambda item: item[0])
+
+
+_ADDRESS = re.compile(r"://|www\.|\.[a-z]{2,4}/|\]\(")
+
+
+def _inside_address(text: str, start: int, end: int) -> bool:
+    """A name inside a URL or a Markdown link target is not a mention in prose."""
+    left = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start)) + 1
+    right_candidates = [i for i in (text.find(" ", end), text.find("\n", end)) if i != -1]
+    right = min(right_candidates) if right_candidates else len(text)
+    return bool(_ADDRESS.search(text, left, right))
+
+
+def _case_fits(mention: _Mention) -> bool:
+    """A capitalised name written in lower case is the ordinary word ("lead", "play")."""
+    text = mention.span.text
+    if text != text.lower():
+        return True
+    names = [
+        n for g in mention.groups for n in g.names if normalise_name(n) == normalise_name(text)
+    ]
+    return bool(names) and all(n == n.lower() for n in names)
+
+
+def _distinctive_capitals(mention: _Mention) -> bool:
+    """'PLATINUM', 'HIDDEN COBRA': a name spelt in capitals exactly as its vendor writes it.
+
+    Prose does not capitalise ordinary words wholesale, unless the whole line is shouting.
+    """
+    text = mention.span.text
+    letters = [c for c in text if c.isalpha()]
+    if len(letters) < 5 or text != text.upper():
+        return False
+    if not any(n == text for g in mention.groups for n in g.names):
+        return False
+    sentence = mention.span.sent.text
+    upper = sum(1 for c in sentence if c.isupper())
+    lower = sum(1 for c in sentence if c.islower())
+    return lower > 2 * upper
+
+
+def _inside_longer_name(span: Span) -> bool:
+    doc = span.doc
+    sent = span.sent
+    if span.start > sent.start:
+        previous = doc[span.start - 1]
+        if previous.is_title and previous.lower_ not in CUE_WORDS | {"the", "a", "an"}:
+            return True
+    if span.end < sent.end:
+        following = doc[span.end]
+        if following.is_title and following.lower_ not in CUE_WORDS:
+            return True
+    return False
+
+
+def _has_cue(span: Span) -> bool:
+    doc = span.doc
+    sent = span.sent
+    lo = max(sent.start, span.start - CUE_WINDOW)
+    hi = min(sent.end, span.end + CUE_WINDOW)
+    for token in doc[lo:hi]:
+        if span.start <= token.i < span.end:
+            continue
+        if token.lower_ in CUE_WORDS:
+            return True
+        if token.lower_ in {"known", "called", "calls", "named"} and token.i < span.start:
+            return True
+    return False
+
+
+def _thing_sense(span: Span) -> bool:
+    """'Hummingbad malware', 'Google Play store', 'Hummingbad is an Android malware'."""
+    doc = span.doc
+    if span.end < len(doc) and doc[span.end].lower_ in THING_NOUNS:
+        return True
+    if span.end < len(doc) and doc[span.end].lower_ in COPULAS:
+        window = doc[span.end + 1 : min(len(doc), span.end + 5)]
+        return any(token.lower_ in THING_NOUNS for token in window)
+    return False
+
+
+def _resolve(mention: _Mention, named_in_doc: set[str]) -> tuple[Group, bool]:
+    """Pick one group for an ambiguous name; the flag says whether the choice is well founded."""
+    groups = mention.groups
+    if len(groups) == 1:
+        return groups[0], True
+    in_context = [g for g in groups if g.id in named_in_doc]
+    if len(in_context) == 1:
+        return in_context[0], True
+    key = normalise_name(mention.span.text)
+    attack = [g for g in groups if g.mitre_id]
+    # ATT&CK groups are curated; a MISP-only duplicate of the same actor should not win.
+    pool = attack or groups
+    primary = [g for g in pool if normalise_name(g.name) == key]
+    if len(primary) == 1:
+        return primary[0], True
+    if len(attack) == 1:
+        return attack[0], True
+    return sorted(pool, key=lambda g: g.id)[0], False

@@ -1,0 +1,601 @@
+"""Build the compact group knowledge base (nlp/data/groups.json) from the upstream catalogues.
+
+Usage: ``python -m nlp.importer --kb ../shared/data/kb --out nlp/data/groups.json``
+
+Sources, in order of authority:
+1. MITRE ATT&CK intrusion sets (enterprise, ICS, mobile; revoked/deprecated skipped). The ATT&CK id
+   (e.g. G0128) is the canonical id.
+2. MISP threat-actor galaxy. An actor joins an ATT&CK group only on strong evidence: its refs,
+   ``Gxxxx`` synonyms or ``related`` links between it and the mitre-intrusion-set galaxy (or a
+   microsoft-activity-group cluster named like the ATT&CK group) name that group, or its
+   primary name is that group's name. Otherwise it becomes its own group
+   (``misp:<slug>``).
+3. Microsoft's naming map (weather names). Linked through MISP's microsoft-activity-group cluster
+   and through names that point to exactly one group; conflicting votes never merge two groups.
+
+A name that ends up on several groups stays on all of them: the detector exposes every candidate.
+Only facts are written (names, ids, countries, sponsors, who coined a name), never upstream prose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nlp.errors import KnowledgeBaseError
+from nlp.names import normalise_name
+
+FORMAT_VERSION = 1
+ATTACK_DOMAINS = ("enterprise-attack", "ics-attack", "mobile-attack")
+ATTACK_ID = re.compile(r"^G\d{4}$")
+ATTACK_GROUP_URL = re.compile(r"attack\.mitre\.org/groups/(G\d{4})")
+
+# Zipf frequency (wordfreq, English) from which a one-word name counts as an ordinary word and
+# needs evidence in context. 2.0 is about one occurrence per 10 million words: it catches "lead",
+# "silence", "summit", "krypton", "chromium" but not coined names ("Turla", "Kimsuky").
+ORDINARY_WORD_ZIPF = 2.0
+MIN_ALIAS_LENGTH = 3  # two-letter "names" are acronym noise in running text
+
+# MISP records who coined a name by organisation UUID; these are the organisations whose UUIDs
+# recur in the threat-actor galaxy. Unknown UUIDs are left out rather than guessed.
+NAME_GIVERS = {
+    "d0c33595-b684-45ef-91c3-e2f5ce1a8191": "Microsoft",
+    "f9eb432f-2293-48b7-bca4-cc78beb50df0": "CrowdStrike",
+    "da5cdcd1-7b15-4371-b7eb-ca32916d2052": "Mandiant",
+    "a7119872-bc6b-494b-9f7a-8c50faaf53a9": "Secureworks",
+    "a1ad5090-2487-46d2-8237-6151a2dd5063": "MITRE",
+    "cae79680-67a6-4411-903c-f824dbcc813f": "Proofpoint",
+    "e9491d3b-2174-47d6-8a15-ecec552d16ae": "Palo Alto Networks Unit 42",
+    "0d4886f9-97e1-4cb2-8822-580fd09540e5": "Kaspersky",
+    "3ac8f6fc-9c04-4ebd-bda2-788cc02fe4ed": "Trend Micro",
+    "0adf6f0f-3795-4de1-9763-1bdd1c31a5d7": "Cisco Talos",
+    "3a43aca5-6366-4168-b182-a8afec4550b5": "ESET",
+    "e583434b-7fb8-42c8-90ce-89aa8ed35f0c": "Symantec",
+    "adb3369a-5683-46b2-bceb-4dafa6526b21": "Check Point",
+    "21afba9e-cd2a-45c9-b421-b1f14fd181e9": "Group-IB",
+    "e4ed3168-7830-490f-9eed-d1b3ef2daccd": "Dragos",
+    "b8ca0932-c4cb-45c0-b7b1-88b9685ba24b": "McAfee",
+    "9f2ba728-8b29-48f9-badf-4f4cefb929f0": "PwC",
+    "d597f230-4f70-43cb-817e-c745efd4fe35": "F-Secure",
+}
+
+# Country names as the sources spell them that the MISP country galaxy does not.
+COUNTRY_ALIASES = {
+    "russian federation": "RU",
+    "russia": "RU",
+    "iran (islamic republic of)": "IR",
+    "iran": "IR",
+    "korea (democratic people's republic of)": "KP",
+    "north korea": "KP",
+    "korea (republic of)": "KR",
+    "south korea": "KR",
+    "korea": "KP",  # Microsoft's map says "Korea" for its North Korean actors
+    "people's republic of china": "CN",
+    "china": "CN",
+    "vietnam": "VN",
+    "türkiye": "TR",
+    "turkey": "TR",
+    "united states": "US",
+    "us": "US",
+    "palestine": "PS",
+    "united kingdom": "GB",
+}
+
+# How news writes the states that the CFR sponsor field spells formally.
+COMMON_COUNTRY_NAMES = {
+    "RU": "Russia",
+    "IR": "Iran",
+    "KP": "North Korea",
+    "KR": "South Korea",
+    "CN": "China",
+    "US": "United States",
+}
+
+
+@dataclass
+class Draft:
+    """A group being assembled from several sources."""
+
+    id: str
+    name: str
+    mitre_id: str | None = None
+    names: dict[str, str] = field(default_factory=dict)  # normalised -> first spelling seen
+    country: str | None = None
+    sponsor: str | None = None
+    name_origins: dict[str, str] = field(default_factory=dict)
+    sources: set[str] = field(default_factory=set)
+    facts_weight: int = -1  # evidence score of the MISP actor whose country/sponsor we kept
+
+    def add_name(self, name: str) -> None:
+        name = " ".join(name.split())
+        key = normalise_name(name)
+        if len(key) < MIN_ALIAS_LENGTH or ATTACK_ID.match(name):
+            return
+        self.names.setdefault(key, name)
+
+
+@dataclass(frozen=True)
+class Override:
+    action: str
+    group: str
+    name: str
+    reason: str
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError as exc:
+        raise KnowledgeBaseError(f"knowledge-base source missing: {path}") from exc
+    except json.JSONDecodeError as exc:
+        raise KnowledgeBaseError(f"knowledge-base source is not valid JSON: {path}: {exc}") from exc
+
+
+def _slug(value: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", value.casefold()).strip("-")
+
+
+def load_attack(kb_dir: Path) -> dict[str, Draft]:
+    drafts: dict[str, Draft] = {}
+    found_any = False
+    for domain in ATTACK_DOMAINS:
+        folder = kb_dir / "mitre-attack" / domain / "intrusion-set"
+        for path in sorted(folder.glob("*.json")):
+            found_any = True
+            for obj in _read_json(path).get("objects", []):
+                if obj.get("type") != "intrusion-set":
+                    continue
+                if obj.get("revoked") or obj.get("x_mitre_deprecated"):
+                    continue
+                attack_ids = [
+                    ref["external_id"]
+                    for ref in obj.get("external_references", [])
+                    if ref.get("source_name") == "mitre-attack" and ref.get("external_id")
+                ]
+                if not attack_ids:
+                    continue
+                gid = attack_ids[0]
+                draft = drafts.setdefault(gid, Draft(id=gid, name=obj["name"], mitre_id=gid))
+                draft.sources.add("attack")
+                draft.add_name(obj["name"])
+                for alias in obj.get("aliases", []):
+                    draft.add_name(alias)
+    if not found_any:
+        raise KnowledgeBaseError(f"no ATT&CK intrusion sets under {kb_dir / 'mitre-attack'}")
+    return drafts
+
+
+def _country_codes(kb_dir: Path) -> dict[str, str]:
+    codes = dict(COUNTRY_ALIASES)
+    path = kb_dir / "misp-galaxy" / "clusters" / "country.json"
+    if path.exists():
+        for value in _read_json(path).get("values", []):
+            iso = value.get("meta", {}).get("ISO")
+            if iso:
+                codes.setdefault(value["value"].casefold(), iso.upper())
+    return codes
+
+
+def _country_code(text: str | None, codes: dict[str, str]) -> str | None:
+    if not text:
+        return None
+    text = text.strip()
+    if re.fullmatch(r"[A-Za-z]{2}", text):
+        return text.upper()
+    return codes.get(text.casefold())
+
+
+def _reverse_links(kb_dir: Path, attack: dict[str, Draft]) -> dict[str, set[str]]:
+    """MISP actor UUID -> ATT&CK ids that other MISP clusters link to that actor.
+
+    The mitre-intrusion-set cluster carries the ATT&CK id; a microsoft-activity-group cluster
+    whose name is an ATT&CK group's primary name ("ZIRCONIUM") stands for that group.
+    """
+    clusters = kb_dir / "misp-galaxy" / "clusters"
+    primary = {normalise_name(draft.name): gid for gid, draft in attack.items()}
+    links: dict[str, set[str]] = defaultdict(set)
+    for cluster in ("mitre-intrusion-set.json", "microsoft-activity-group.json"):
+        path = clusters / cluster
+        if not path.exists():
+            continue
+        for value in _read_json(path).get("values", []):
+            gid = value.get("meta", {}).get("external_id") or primary.get(
+                normalise_name(value["value"])
+            )
+            if not gid:
+                continue
+            for related in value.get("related", []):
+                links[related.get("dest-uuid", "")].add(gid)
+    return links
+
+
+def _misp_attack_votes(
+    actor: dict[str, Any],
+    intrusion_set_ids: dict[str, str],
+    attack: dict[str, Draft],
+    reverse_links: dict[str, set[str]],
+) -> dict[str, int]:
+    """Evidence points per ATT&CK group for one MISP actor."""
+    meta = actor.get("meta", {})
+    votes: dict[str, int] = defaultdict(int)
+    for gid in reverse_links.get(actor["uuid"], ()):
+        votes[gid] += 1
+    for ref in meta.get("refs", []):
+        for gid in set(ATTACK_GROUP_URL.findall(ref)):
+            votes[gid] += 1
+    for synonym in meta.get("synonyms", []):
+        if ATTACK_ID.match(synonym):
+            votes[synonym] += 1
+    for related in actor.get("related", []):
+        linked = intrusion_set_ids.get(related.get("dest-uuid", ""))
+        if linked:
+            votes[linked] += 1
+    # Identical primary names are strong evidence; a MISP name that is merely one of an ATT&CK
+    # group's aliases is not (MISP's "UNC2452" or "Charming Kitten" stay their own groups, so
+    # names such as "Nobelium" keep every candidate).
+    value_key = normalise_name(actor["value"])
+    for gid, draft in attack.items():
+        if normalise_name(draft.name) == value_key:
+            votes[gid] += 3
+    return {gid: points for gid, points in votes.items() if gid in attack}
+
+
+def _pick(votes: dict[str, int]) -> str | None:
+    """The single best-supported target, or None when the evidence is split."""
+    if not votes:
+        return None
+    ranked = sorted(votes.items(), key=lambda item: (-item[1], item[0]))
+    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+        return None
+    return ranked[0][0]
+
+
+def merge_misp(kb_dir: Path, drafts: dict[str, Draft], codes: dict[str, str]) -> dict[str, str]:
+    """Fold the MISP threat-actor galaxy into ``drafts``; returns MISP actor UUID -> group id."""
+    clusters = kb_dir / "misp-galaxy" / "clusters"
+    intrusion_set_ids: dict[str, str] = {}
+    intrusion_path = clusters / "mitre-intrusion-set.json"
+    if intrusion_path.exists():
+        for value in _read_json(intrusion_path).get("values", []):
+            gid = value.get("meta", {}).get("external_id")
+            if gid:
+                intrusion_set_ids[value["uuid"]] = gid
+    attack = dict(drafts)
+    reverse_links = _reverse_links(kb_dir, attack)
+    actor_group: dict[str, str] = {}
+    actors = sorted(
+        _read_json(clusters / "threat-actor.json").get("values", []), key=lambda a: a["uuid"]
+    )
+    for actor in actors:
+        meta = actor.get("meta", {})
+        votes = _misp_attack_votes(actor, intrusion_set_ids, attack, reverse_links)
+        target = _pick(votes)
+        if target is None:
+            gid = f"misp:{_slug(actor['value'])}"
+            while gid in drafts and "misp-actor" in drafts[gid].sources:
+                gid += "-2"  # two MISP actors with one slug stay two groups
+            draft = drafts.setdefault(gid, Draft(id=gid, name=actor["value"]))
+        else:
+            draft = drafts[target]
+        actor_group[actor["uuid"]] = draft.id
+        draft.sources.add("misp-actor")
+        draft.add_name(actor["value"])
+        for synonym in meta.get("synonyms", []):
+            draft.add_name(synonym)
+        country = _country_code(meta.get("country"), codes)
+        sponsor = meta.get("cfr-suspected-state-sponsor")
+        if sponsor in (None, "Unknown"):
+            sponsor = None
+        elif _country_code(sponsor, codes) in COMMON_COUNTRY_NAMES:
+            sponsor = COMMON_COUNTRY_NAMES[_country_code(sponsor, codes) or ""]
+        if meta.get("GRU"):
+            sponsor = f"GRU ({meta['GRU']})"
+        # Several MISP actors may fold into one ATT&CK group; the best-linked one states its facts.
+        weight = votes.get(draft.id, 0) if target else 100
+        if (country or sponsor) and weight > draft.facts_weight:
+            draft.facts_weight = weight
+            draft.country = country or _country_code(sponsor, codes) or draft.country
+            draft.sponsor = sponsor or draft.sponsor
+        for entry in meta.get("name-attribution", []):
+            name, _, org_uuid = entry.rpartition(":")
+            giver = NAME_GIVERS.get(org_uuid)
+            if name and giver and not ATTACK_ID.match(name):
+                draft.add_name(name)
+                draft.name_origins.setdefault(name, giver)
+        for key, giver in sorted(meta.items()):
+            if key.startswith("origin:") and isinstance(giver, str):
+                name = key.removeprefix("origin:")
+                name = re.sub(r"\s*\(.*\)$", "", name)
+                draft.add_name(name)
+                draft.name_origins.setdefault(name, giver)
+    return actor_group
+
+
+def _unique_owners(drafts: dict[str, Draft]) -> dict[str, set[str]]:
+    owners: dict[str, set[str]] = defaultdict(set)
+    for draft in drafts.values():
+        for key in draft.names:
+            owners[key].add(draft.id)
+    return owners
+
+
+def merge_microsoft(
+    kb_dir: Path, drafts: dict[str, Draft], actor_group: dict[str, str], codes: dict[str, str]
+) -> None:
+    mapping_path = kb_dir / "microsoft-naming" / "MicrosoftMapping.json"
+    cluster_path = kb_dir / "misp-galaxy" / "clusters" / "microsoft-activity-group.json"
+    related_groups: dict[str, set[str]] = defaultdict(set)
+    if cluster_path.exists():
+        for value in _read_json(cluster_path).get("values", []):
+            for related in value.get("related", []):
+                gid = actor_group.get(related.get("dest-uuid", ""))
+                if gid:
+                    related_groups[normalise_name(value["value"])].add(gid)
+    owners = _unique_owners(drafts)
+    entries = sorted(_read_json(mapping_path), key=lambda e: e["Threat actor name"])
+    for entry in entries:
+        weather = entry["Threat actor name"].strip()
+        others = [n.strip() for n in entry.get("Other names", "").split(",") if n.strip()]
+        votes: dict[str, int] = defaultdict(int)
+        for gid in related_groups.get(normalise_name(weather), ()):
+            votes[gid] += 2
+        weather_owners = owners.get(normalise_name(weather), set())
+        if len(weather_owners) == 1:
+            votes[next(iter(weather_owners))] += 3
+        for name in others:
+            name_owners = owners.get(normalise_name(name), set())
+            if len(name_owners) == 1:  # names several groups claim never vote
+                votes[next(iter(name_owners))] += 1
+        target = _pick(votes)
+        if target is None:
+            gid = f"misp:{_slug(weather)}"
+            draft = drafts.setdefault(gid, Draft(id=gid, name=weather))
+        else:
+            draft = drafts[target]
+        draft.sources.add("microsoft")
+        draft.add_name(weather)
+        draft.name_origins.setdefault(weather, "Microsoft")
+        for name in others:
+            draft.add_name(name)
+        origin = entry.get("Origin/Threat", "").split(",")[0]
+        if draft.country is None:
+            draft.country = _country_code(origin, codes)
+
+
+def read_overrides(path: Path) -> list[Override]:
+    """Tab-separated ``action  group  name  reason`` lines; '#' starts a comment."""
+    if not path.exists():
+        return []
+    overrides = []
+    allowed = {"needs_evidence", "trusted", "drop_alias", "add_alias"}
+    with path.open(encoding="utf-8") as handle:
+        for number, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
+            if not row or not row[0].strip() or row[0].startswith("#"):
+                continue
+            if len(row) != 4 or not row[3].strip():
+                raise KnowledgeBaseError(
+                    f"{path}:{number}: expected 4 tab-separated fields "
+                    "(action, group id or *, name, reason)"
+                )
+            action, group, name, reason = (cell.strip() for cell in row)
+            if action not in allowed:
+                raise KnowledgeBaseError(f"{path}:{number}: unknown action {action!r}")
+            overrides.append(Override(action, group, name, reason))
+    return overrides
+
+
+# Last (or first) words of the vendors' naming schemes: a phrase built on them is a group name even
+# when every word is ordinary ("Fancy Bear", "Violet Typhoon", "BRONZE BUTLER").
+SCHEME_LAST_WORDS = frozenset(
+    [
+        "panda",
+        "bear",
+        "kitten",
+        "chollima",
+        "spider",
+        "tiger",
+        "leopard",
+        "buffalo",
+        "jackal",
+        "crane",
+        "ocelot",
+        "wolf",
+        "typhoon",
+        "sandstorm",
+        "sleet",
+        "blizzard",
+        "tempest",
+        "cyclone",
+        "tsunami",
+        "rain",
+        "dust",
+        "hail",
+        "flood",
+        "ursa",
+        "taurus",
+        "serpens",
+        "libra",
+        "scorpius",
+        "lynx",
+        "pisces",
+        "storm",
+        "castle",
+        "relic",
+        "ion",
+        "comet",
+        "neptune",
+        "werewolf",
+        "group",
+        "team",
+        "crew",
+        "gang",
+        "hackers",
+        "apt",
+        "army",
+    ]
+)
+SCHEME_FIRST_WORDS = frozenset(
+    [
+        "bronze",
+        "gold",
+        "iron",
+        "nickel",
+        "cobalt",
+        "zinc",
+        "platinum",
+        "tungsten",
+        "operation",
+        "op",
+    ]
+)
+ORDINARY_PHRASE_WORD_ZIPF = 3.0
+
+
+def _zipf(word: str) -> float:
+    try:
+        from wordfreq import zipf_frequency
+    except ImportError as exc:  # the importer runs at development time only
+        raise KnowledgeBaseError(
+            "the importer needs the 'wordfreq' package to flag ordinary-word names "
+            "(pip install wordfreq)"
+        ) from exc
+    return float(zipf_frequency(word.casefold(), "en"))
+
+
+def is_ordinary_word(name: str) -> bool:
+    """A name made of ordinary English: "Lead", "Summit", "Shadow Brokers", "Sea Turtle".
+
+    One word counts when it is at least rare English; a phrase when every word is common and it
+    does not follow a vendor naming scheme.
+    """
+    words = name.split()
+    if len(words) > 1:
+        if not all(re.fullmatch(r"[A-Za-z]+", word) for word in words):
+            return False
+        lowered = [word.casefold() for word in words]
+        if lowered[-1] in SCHEME_LAST_WORDS or lowered[0] in SCHEME_FIRST_WORDS:
+            return False
+        return all(_zipf(word) >= ORDINARY_PHRASE_WORD_ZIPF for word in lowered)
+    if not re.fullmatch(r"[A-Za-z]+", name):
+        return False
+    return _zipf(name) >= ORDINARY_WORD_ZIPF
+
+
+def build_groups(kb_dir: Path, overrides: Iterable[Override]) -> list[dict[str, Any]]:
+    codes = _country_codes(kb_dir)
+    drafts = load_attack(kb_dir)
+    actor_group = merge_misp(kb_dir, drafts, codes)
+    merge_microsoft(kb_dir, drafts, actor_group, codes)
+
+    overrides = list(overrides)
+    for override in overrides:
+        targets = drafts.values() if override.group == "*" else [drafts.get(override.group)]
+        if override.group != "*" and targets == [None]:
+            raise KnowledgeBaseError(f"override names unknown group {override.group!r}")
+        for draft in targets:
+            if draft is None:
+                continue
+            key = normalise_name(override.name)
+            if override.action == "drop_alias":
+                draft.names.pop(key, None)
+                draft.name_origins.pop(override.name, None)
+            elif override.action == "add_alias":
+                draft.add_name(override.name)
+
+    flagged = {normalise_name(o.name) for o in overrides if o.action == "needs_evidence"}
+    trusted = {normalise_name(o.name) for o in overrides if o.action == "trusted"}
+    groups = []
+    for gid in sorted(drafts):
+        draft = drafts[gid]
+        draft.add_name(draft.name)
+        aliases = sorted(
+            (name for key, name in draft.names.items() if key != normalise_name(draft.name)),
+            key=lambda n: (n.casefold(), n),
+        )
+        needs_evidence = sorted(
+            name
+            for name in [draft.name, *aliases]
+            if normalise_name(name) not in trusted
+            and (normalise_name(name) in flagged or is_ordinary_word(name))
+        )
+        known = {normalise_name(n) for n in [draft.name, *aliases]}
+        origins = {
+            name: giver
+            for name, giver in sorted(draft.name_origins.items())
+            if normalise_name(name) in known
+        }
+        groups.append(
+            {
+                "id": draft.id,
+                "name": draft.name,
+                "mitre_id": draft.mitre_id,
+                "aliases": aliases,
+                "country": draft.country,
+                "sponsor": draft.sponsor,
+                "name_origins": origins,
+                "needs_evidence": needs_evidence,
+                "sources": sorted(draft.sources),
+            }
+        )
+    return groups
+
+
+def write_groups(groups: list[dict[str, Any]], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "format": FORMAT_VERSION,
+        "notice": (
+            "Facts derived from MITRE ATT&CK (© The MITRE Corporation, reproduced under the ATT&CK "
+            "terms of use), the MISP galaxy (CC0-1.0 / BSD-2-Clause) and Microsoft's threat actor "
+            "naming map (CC-BY-4.0)."
+        ),
+        "groups": groups,
+    }
+    # One group per line: diffs of the committed file stay readable.
+    lines = [json.dumps(group, ensure_ascii=False, sort_keys=True) for group in groups]
+    header = json.dumps({k: v for k, v in document.items() if k != "groups"}, ensure_ascii=False)
+    text = header[:-1] + ', "groups": [\n' + ",\n".join(lines) + "\n]}\n"
+    out.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--kb", type=Path, required=True, help="folder of the upstream catalogues")
+    parser.add_argument("--out", type=Path, required=True, help="groups.json to write")
+    parser.add_argument(
+        "--overrides",
+        type=Path,
+        default=Path(__file__).parent / "data" / "overrides.tsv",
+        help="hand corrections (default: nlp/data/overrides.tsv)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        groups = build_groups(args.kb, read_overrides(args.overrides))
+        write_groups(groups, args.out)
+    except KnowledgeBaseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    ambiguous = sum(1 for _ in _ambiguous_names(groups))
+    print(f"wrote {len(groups)} groups ({ambiguous} ambiguous names) to {args.out}")
+    return 0
+
+
+def _ambiguous_names(groups: list[dict[str, Any]]) -> Iterable[str]:
+    owners: dict[str, set[str]] = defaultdict(set)
+    for group in groups:
+        for name in [group["name"], *group["aliases"]]:
+            owners[normalise_name(name)].add(group["id"])
+    return (key for key, ids in owners.items() if len(ids) > 1)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""Name normalisation shared by the importer, the knowledge base and the gazetteer."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Spaces, hyphens (all Unicode dash forms), underscores and dots carry no identity in a group
+# name: "APT-31", "apt 31" and "APT31" are one name, as are "Cyber Berkut" and "CyberBerkut".
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212_.]+")
+
+
+def normalise_name(name: str) -> str:
+    """The lookup key of a group name: case-folded, without separators."""
+    return _SEPARATORS.sub("", unicodedata.normalize("NFKC", name).casefold())
+
+
+def name_variants(name: str) -> list[str]:
+    """Surface forms worth matching in running text for one alias (deduplicated, ordered)."""
+    base = " ".join(unicodedata.normalize("NFKC", name).split())
+    variants = [base]
+    parts = [part for part in re.split(r"[\s\-\u2010-\u2015]+", base) if part]
+    if len(parts) > 1:
+        variants += [" ".join(parts), "-".join(parts), "".join(parts)]
+    # "APT29" is also written "APT 29" and "APT-29".
+    letters_digits = re.fullmatch(r"([A-Za-z]{2,})(\d+)", base)
+    if letters_digits:
+        variants += [
+            f"{letters_digits[1]} {letters_digits[2]}",
+            f"{letters_digits[1]}-{letters_digits[2]}",
+        ]
+    # "the Shadow Brokers" is also written "Shadow Brokers".
+    if len(parts) > 1 and parts[0].casefold() == "the":
+        rest = parts[1:]
+        variants += [" ".join(rest), "".join(rest)] if len(rest) > 1 else [rest[0]]
+    seen: set[str] = set()
+    unique = []
+    for variant in variants:
+        key = variant.casefold()
+        if key not in seen:
+            seen.add(key)
+            unique.append(variant)
+    return unique

@@ -1,0 +1,107 @@
+"""The knowledge base: one group per real actor, ambiguous names keep every candidate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nlp.errors import KnowledgeBaseError
+from nlp.importer import build_groups, main, read_overrides
+from nlp.kb import KnowledgeBase, load_groups
+
+OVERRIDES = Path(__file__).resolve().parents[1] / "nlp" / "data" / "overrides.tsv"
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase.load()
+
+
+def test_apt31_names_from_every_vendor_resolve_to_one_attack_group(kb: KnowledgeBase) -> None:
+    names = ["APT31", "ZIRCONIUM", "Judgment Panda", "Violet Typhoon", "BRONZE VINEWOOD", "TA412"]
+    assert {tuple(g.id for g in kb.lookup(name)) for name in names} == {("G0128",)}
+    group = kb.get("G0128")
+    assert group is not None and group.mitre_id == "G0128" and group.country == "CN"
+    assert group.origin_of("Violet Typhoon") == "Microsoft"
+
+
+@pytest.mark.parametrize("spelling", ["APT-31", "apt 31", "apt31", "Apt31"])
+def test_lookup_ignores_case_spaces_and_hyphens(kb: KnowledgeBase, spelling: str) -> None:
+    assert kb.find(spelling) is not None and kb.find(spelling).id == "G0128"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("Grizzly Steppe", {"G0007", "G0016"}), ("Nobelium", {"G0016"}), ("Andariel", {"G0138"})],
+)
+def test_names_claimed_by_several_groups_keep_every_candidate(
+    kb: KnowledgeBase, name: str, expected: set[str]
+) -> None:
+    owners = {g.id for g in kb.lookup(name)}
+    assert expected <= owners and len(owners) > 1
+    assert kb.find(name) is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Silence",
+        "Lead",
+        "Mask",
+        "Cobalt",
+        "Play",
+        "Equation",
+        "Sandworm",
+        "Patchwork",
+        "Tick",
+        "Snake",
+        "Carbanak",
+        "CozyDuke",
+        "Shadow Brokers",
+    ],
+)
+def test_ordinary_words_and_malware_names_need_evidence(kb: KnowledgeBase, name: str) -> None:
+    assert kb.lookup(name), f"{name} should be a known alias"
+    assert kb.needs_evidence(name)
+
+
+@pytest.mark.parametrize("name", ["APT28", "Fancy Bear", "Turla", "Kimsuky", "Violet Typhoon"])
+def test_coined_names_need_no_evidence(kb: KnowledgeBase, name: str) -> None:
+    assert not kb.needs_evidence(name)
+
+
+def test_committed_data_file_is_what_the_importer_writes(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "groups.json"
+    assert main(["--kb", str(shared_data / "kb"), "--out", str(out)]) == 0
+    committed = Path(__file__).resolve().parents[1] / "nlp" / "data" / "groups.json"
+    assert out.read_text(encoding="utf-8") == committed.read_text(encoding="utf-8")
+
+
+def test_data_file_holds_facts_only() -> None:
+    groups = json.loads((OVERRIDES.parent / "groups.json").read_text(encoding="utf-8"))["groups"]
+    assert not any("description" in group for group in groups)
+    assert [g["id"] for g in groups] == sorted(g["id"] for g in groups)
+
+
+def test_every_override_line_gives_a_reason() -> None:
+    overrides = read_overrides(OVERRIDES)
+    assert overrides and all(o.reason for o in overrides)
+
+
+def test_override_without_reason_is_rejected(tmp_path: Path) -> None:
+    bad = tmp_path / "overrides.tsv"
+    bad.write_text("needs_evidence\t*\tTurla\n", encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError, match="4 tab-separated fields"):
+        read_overrides(bad)
+
+
+def test_missing_catalogue_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(KnowledgeBaseError, match="no ATT&CK intrusion sets"):
+        build_groups(tmp_path, [])
+
+
+def test_missing_kb_file_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(KnowledgeBaseError, match="knowledge base not found"):
+        load_groups(tmp_path / "nope.json")
