@@ -22,7 +22,7 @@ R = TypeVar("R")
 EXIT_USER_ERROR = 2
 
 app = typer.Typer(
-    help="Alert a SOC when a government, vendor or newsroom attributes an attack to a known APT group.",
+    help="Alert a SOC when someone attributes an attack to a known APT group.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -36,17 +36,21 @@ app.add_typer(groups_app, name="groups")
 
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database-url", help="SQLAlchemy URL (default: $APTWATCH_DATABASE_URL or SQLite)."),
+    typer.Option(
+        "--database-url", help="SQLAlchemy URL (default: $APTWATCH_DATABASE_URL or SQLite)."
+    ),
 ]
 SourcesFile = Annotated[
     Path | None,
-    typer.Option("--sources", help="Sources YAML (default: $APTWATCH_SOURCES_FILE or config/sources.yaml)."),
+    typer.Option(
+        "--sources", help="Sources YAML (default: $APTWATCH_SOURCES_FILE or config/sources.yaml)."
+    ),
 ]
 AppriseFile = Annotated[
     Path | None,
     typer.Option(
         "--apprise-config",
-        help="Apprise YAML with the channels (default: $APTWATCH_APPRISE_CONFIG or config/apprise.yaml).",
+        help="Apprise YAML channels (default: $APTWATCH_APPRISE_CONFIG or config/apprise.yaml).",
     ),
 ]
 
@@ -97,7 +101,9 @@ def crawl(database_url: DatabaseUrl = None, sources: SourcesFile = None) -> None
 @user_errors_as_one_line
 def alerts_send(database_url: DatabaseUrl = None, apprise_config: AppriseFile = None) -> None:
     """Send every alert not yet delivered to its channels (terminal when none is configured)."""
-    report = commands.send_alerts(config_from(database_url, apprise_config=apprise_config), sys.stdout)
+    report = commands.send_alerts(
+        config_from(database_url, apprise_config=apprise_config), sys.stdout
+    )
     typer.echo(f"alerts: {report.sent} sent, {report.failed} failed")
     if report.failed:
         raise typer.Exit(1)
@@ -145,13 +151,17 @@ def groups_list(
     for record in records:
         names = ", ".join(record["aliases"][:6])
         more = f" (+{len(record['aliases']) - 6})" if len(record["aliases"]) > 6 else ""
-        typer.echo(f"{record['id']:<14} {record['name']:<28} {record['country'] or '-':<3} {names}{more}")
+        typer.echo(
+            f"{record['id']:<14} {record['name']:<28} {record['country'] or '-':<3} {names}{more}"
+        )
 
 
 @app.command()
 @user_errors_as_one_line
 def analyze(
-    jsonl: Annotated[str, typer.Option("--jsonl", help="JSON lines {id, text, title?}; '-' = stdin.")],
+    jsonl: Annotated[
+        str, typer.Option("--jsonl", help="JSON lines {id, text, title?}; '-' = stdin.")
+    ],
 ) -> None:
     """Detect group mentions and attributions in JSON lines; print one JSON line per input."""
     stream = commands.open_input(jsonl)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -50,7 +51,12 @@ def crawl(config: Config, *, crawl_settings: dict[str, Any] | None = None) -> Cr
     sources_file = config.require_sources_file()
     load_sources(sources_file)  # a bad sources file fails here, before anything is fetched
     upgrade_database(config)
-    return run_crawl(sources_file, config.database_url, settings=crawl_settings)
+    # The per-source summary says what went wrong; Scrapy's INFO chatter is opt-in.
+    settings = {
+        "LOG_LEVEL": os.environ.get("APTWATCH_LOG_LEVEL", "WARNING"),
+        **(crawl_settings or {}),
+    }
+    return run_crawl(sources_file, config.database_url, settings=settings)
 
 
 def send_alerts(config: Config, out: TextIO) -> DispatchReport:
@@ -69,8 +75,8 @@ class RunOutcome:
 
     @property
     def exit_code(self) -> int:
-        # Partial source failures are normal on the open web and shown in the summary; a run in which
-        # nothing could be crawled, or an alert could not be delivered, needs the operator.
+        # Partial source failures are normal on the open web and shown in the summary; a run in
+        # which nothing could be crawled, or an alert could not be delivered, needs the operator.
         return 1 if self.crawl.all_failed or self.alerts.failed else 0
 
 
@@ -165,7 +171,7 @@ def analyze_jsonl(lines: Iterable[str], out: TextIO, pipeline: Language | None =
 def open_input(path: str) -> TextIO:
     if path == "-":
         return sys.stdin
-    return open(path, encoding="utf-8")  # noqa: SIM115 - the caller closes it
+    return open(path, encoding="utf-8")
 
 
 def extract_files(paths: Iterable[Path], out: TextIO) -> int:

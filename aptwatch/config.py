@@ -1,8 +1,8 @@
 """Where aptwatch finds its database, sources and alert channels.
 
-Precedence: command-line option, then environment variable, then the default below. Channels and their
-secrets live only in the Apprise YAML file; nothing here holds a secret except the database URL, which
-is never printed unmasked.
+Precedence: command-line option, then environment variable, then the default below. Channels and
+their secrets live only in the Apprise YAML file; nothing here holds a secret except the database
+URL, which is never printed unmasked.
 """
 
 from __future__ import annotations

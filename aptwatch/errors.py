@@ -5,7 +5,6 @@ from __future__ import annotations
 import yaml
 
 
-
 class ConfigError(ValueError):
     """A configuration value a user supplied is missing or malformed."""
 
@@ -35,7 +34,10 @@ def user_error_types() -> tuple[type[BaseException], ...]:
 
 def describe(error: BaseException) -> str:
     """A single line for the terminal: no traceback, no embedded newlines."""
-    if isinstance(error, FileNotFoundError | IsADirectoryError | PermissionError) and error.filename:
+    if (
+        isinstance(error, FileNotFoundError | IsADirectoryError | PermissionError)
+        and error.filename
+    ):
         reason = error.strerror or type(error).__name__
         text = f"{reason}: {error.filename}"
     else:

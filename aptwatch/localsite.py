@@ -1,7 +1,7 @@
 """Serve a folder of files on 127.0.0.1 for the offline demo and the test suite.
 
-Files may contain the token ``__BASE_URL__``; it is replaced by the server's own address at serve time,
-so feeds can point at articles on whatever port the OS handed out.
+Files may contain the token ``__BASE_URL__``; it is replaced by the server's own address at serve
+time, so feeds can point at articles on whatever port the OS handed out.
 """
 
 from __future__ import annotations
@@ -104,8 +104,7 @@ def serve(root: Path | None = None) -> Iterator[LocalSite]:
     site = LocalSite(root=root)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(site))
     server.daemon_threads = True
-    host, port = server.server_address[:2]
-    site.base_url = f"http://{host}:{port}"
+    site.base_url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, name="aptwatch-localsite", daemon=True)
     thread.start()
     try:
