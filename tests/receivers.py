@@ -77,7 +77,7 @@ def smtp_receiver() -> Iterator[SmtpReceiver]:
             receiver.messages.append(message_from_bytes(envelope.original_content))
             return "250 Message accepted for delivery"
 
-    # aiosmtpd's readiness probe connects to the configured port, so port 0 cannot be passed through.
+    # aiosmtpd's readiness probe connects to the configured port, so port 0 cannot be passed on.
     receiver.port = free_port()
     controller = Controller(Handler(), hostname="127.0.0.1", port=receiver.port)
     controller.start()

@@ -148,7 +148,9 @@ def test_run_without_network_summarises_each_source_and_exits_non_zero(tmp_path:
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
-    summary = [line for line in result.stdout.splitlines() if "Feed one" in line or "Feed two" in line]
+    summary = [
+        line for line in result.stdout.splitlines() if "Feed one" in line or "Feed two" in line
+    ]
     assert len(summary) >= 2, result.stdout
 
 
@@ -181,7 +183,11 @@ def aptwatch(
             None,
             "cannot connect",
         ),
-        (["analyze", "--jsonl", "in.jsonl"], ("in.jsonl", '{"id": 1, "text": "ok"}\nnot json\n'), "line 2"),
+        (
+            ["analyze", "--jsonl", "in.jsonl"],
+            ("in.jsonl", '{"id": 1, "text": "ok"}\nnot json\n'),
+            "line 2",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -193,7 +199,9 @@ def test_bad_input_is_one_line_and_exit_2(
     result = aptwatch(*args, cwd=tmp_path, env_extra={"APTWATCH_DATA_DIR": str(tmp_path / "var")})
 
     assert result.returncode == 2, result.stderr
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("aptwatch: error:")]
+    error_lines = [
+        line for line in result.stderr.splitlines() if line.startswith("aptwatch: error:")
+    ]
     assert len(error_lines) == 1, result.stderr
     assert expected in error_lines[0]
     assert "Traceback" not in result.stderr
