@@ -115,9 +115,19 @@ def run(
     database_url: DatabaseUrl = None,
     sources: SourcesFile = None,
     apprise_config: AppriseFile = None,
+    forever: Annotated[
+        bool,
+        typer.Option("--forever", help="Keep polling each source at its interval until stopped."),
+    ] = False,
 ) -> None:
     """Crawl every source once, then send the alerts (the cron / systemd entry point)."""
-    outcome = commands.run_once(config_from(database_url, sources, apprise_config), sys.stdout)
+    config = config_from(database_url, sources, apprise_config)
+    if forever:
+        from aptwatch.scheduler import run_forever
+
+        config.require_apprise_config()
+        raise typer.Exit(run_forever(config, sys.stdout))
+    outcome = commands.run_once(config, sys.stdout)
     raise typer.Exit(outcome.exit_code)
 
 
@@ -170,6 +180,24 @@ def analyze(
     finally:
         if stream is not sys.stdin:
             stream.close()
+
+
+@app.command("eval")
+@user_errors_as_one_line
+def eval_accuracy(
+    shared: Annotated[
+        Path | None,
+        typer.Option("--shared", help="The shared data folder (default: ../shared)."),
+    ] = None,
+    errors: Annotated[bool, typer.Option("--errors", help="Also list every error.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when a target is missed.")] = False,
+) -> None:
+    """Measure detection accuracy on the labelled data in ../shared (table, then JSON)."""
+    met = commands.evaluate_accuracy(
+        shared or commands.default_shared_dir(), sys.stdout, errors=errors
+    )
+    if check and not met:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -7,7 +7,8 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +44,14 @@ def open_sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
         engine.dispose()
 
 
-def crawl(config: Config, *, crawl_settings: dict[str, Any] | None = None) -> CrawlReport:
-    """Upgrade the schema, then crawl every enabled source once."""
+def crawl(
+    config: Config,
+    *,
+    crawl_settings: dict[str, Any] | None = None,
+    only: Sequence[str] | None = None,
+    cancel: threading.Event | None = None,
+) -> CrawlReport:
+    """Upgrade the schema, then crawl every enabled source (or those in ``only``) once."""
     from crawler.run import run_crawl
     from crawler.sources import load_sources
 
@@ -54,9 +61,17 @@ def crawl(config: Config, *, crawl_settings: dict[str, Any] | None = None) -> Cr
     # The per-source summary says what went wrong; Scrapy's INFO chatter is opt-in.
     settings = {
         "LOG_LEVEL": os.environ.get("APTWATCH_LOG_LEVEL", "WARNING"),
+        "APTWATCH_PROGRESS": sys.stderr.isatty(),
         **(crawl_settings or {}),
     }
-    return run_crawl(sources_file, config.database_url, settings=settings)
+    return run_crawl(
+        sources_file,
+        config.database_url,
+        settings=settings,
+        only=only,
+        cancel=cancel,
+        timeout=float(os.environ.get("APTWATCH_CRAWL_TIMEOUT", 3600)),
+    )
 
 
 def send_alerts(config: Config, out: TextIO) -> DispatchReport:
@@ -94,6 +109,19 @@ def run_once(
     return RunOutcome(report, alerts)
 
 
+def crawl_and_alert(
+    config: Config, names: Sequence[str], out: TextIO, stop: threading.Event
+) -> RunOutcome:
+    """One scheduler cycle: crawl the due sources, then deliver what they produced."""
+    from crawler.run import format_report
+
+    report = crawl(config, only=names, cancel=stop)
+    print(format_report(report), file=out)
+    alerts = send_alerts(config, out)
+    print(f"alerts: {alerts.sent} sent, {alerts.failed} failed", file=out)
+    return RunOutcome(report, alerts)
+
+
 def run_demo(out: TextIO, *, work_dir: Path | None = None) -> RunOutcome:
     """Serve the bundled sample site on 127.0.0.1 and run the whole pipeline against it offline."""
     from aptwatch.localsite import serve
@@ -117,6 +145,25 @@ def run_demo(out: TextIO, *, work_dir: Path | None = None) -> RunOutcome:
     finally:
         if own_dir:
             shutil.rmtree(base, ignore_errors=True)
+
+
+def default_shared_dir() -> Path:
+    return Path(os.environ.get("APTWATCH_SHARED_DIR", "../shared"))
+
+
+def evaluate_accuracy(shared_dir: Path, out: TextIO, *, errors: bool = False) -> bool:
+    """`aptwatch eval`: the table, then the same report as one JSON line; True = targets met."""
+    from nlp.evaluation import evaluate
+
+    if not shared_dir.is_dir():
+        raise InputError(f"shared data folder not found: {shared_dir}")
+    report = evaluate(shared_dir, collect_errors=errors)
+    print(report.format_table(), file=out)
+    if errors:
+        print(f"\nErrors ({len(report.errors)}):", file=out)
+        print(report.format_errors(), file=out)
+    print(json.dumps(report.to_json(), ensure_ascii=False), file=out)
+    return report.all_targets_met
 
 
 def group_records() -> list[dict[str, Any]]:

@@ -16,7 +16,10 @@ class InputError(ValueError):
 def user_error_types() -> tuple[type[BaseException], ...]:
     """Exceptions that mean 'your input is wrong': shown as one line, exit code 2."""
     from alerts.channels import AlertConfigError
+    from crawler.extraction import ExtractionError
     from crawler.sources import SourcesError
+    from nlp.errors import NlpError
+    from nlp.evaluation import EvaluationDataError
     from storage.db import DatabaseError
 
     return (
@@ -25,6 +28,9 @@ def user_error_types() -> tuple[type[BaseException], ...]:
         SourcesError,
         AlertConfigError,
         DatabaseError,
+        ExtractionError,
+        NlpError,
+        EvaluationDataError,
         FileNotFoundError,
         IsADirectoryError,
         PermissionError,

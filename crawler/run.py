@@ -9,9 +9,14 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import pickle
+import threading
+import time
 import traceback
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +84,32 @@ class CrawlReport:
 
 
 def run_crawl(
-    sources_file: Path, database_url: str, *, settings: dict[str, Any] | None = None
+    sources_file: Path,
+    database_url: str,
+    *,
+    settings: dict[str, Any] | None = None,
+    only: Collection[str] | None = None,
+    cancel: threading.Event | None = None,
+    timeout: float | None = None,
 ) -> CrawlReport:
-    """Crawl every enabled source once; raises SourcesError before crawling if the file is bad."""
+    """Crawl every enabled source once (or the enabled ones named in ``only``).
+
+    Raises SourcesError before crawling if the file is bad. ``cancel`` stops the crawl gracefully
+    (Scrapy finishes what is in flight); ``timeout`` bounds the whole crawl, so a source that hangs
+    in a way Scrapy's own timeouts miss cannot stall a scheduler forever.
+    """
     sources = load_sources(sources_file)
-    if not any(source.enabled for source in sources):
+    enabled = [source.name for source in sources if source.enabled]
+    if only is not None:
+        unknown = sorted(set(only) - set(enabled))
+        if unknown:
+            raise SourcesError(f"{sources_file}: no enabled source named {', '.join(unknown)}")
+        enabled = [name for name in enabled if name in only]
+    if not enabled:
         raise SourcesError(f"{sources_file}: no enabled sources")
+    settings = dict(settings or {})
+    if only is not None:
+        settings["APTWATCH_SOURCE_NAMES"] = enabled
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(
@@ -95,13 +120,16 @@ def run_crawl(
     process.start()
     sender.close()
     try:
-        outcome = receiver.recv()
-    except EOFError:
-        outcome = None
+        outcome = _wait_for_report(process, receiver, cancel, timeout)
     finally:
         receiver.close()
-        process.join()
+        process.join(GRACE_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join()
     if outcome is None:
+        if timeout is not None and process.exitcode is not None and process.exitcode < 0:
+            raise CrawlError(f"crawl did not finish within {timeout:.0f}s and was stopped")
         raise CrawlError(f"crawl process died without a report (exit code {process.exitcode})")
     status, payload = outcome
     if status == "ok":
@@ -110,6 +138,37 @@ def run_crawl(
     if isinstance(payload, BaseException):
         raise payload
     raise CrawlError(str(payload))
+
+
+GRACE_SECONDS = 30.0
+
+
+def _wait_for_report(
+    process: BaseProcess,
+    receiver: Connection,
+    cancel: threading.Event | None,
+    timeout: float | None,
+) -> tuple[str, Any] | None:
+    """Wait for the child's report; on cancel ask it to stop (SIGTERM: Scrapy shuts down cleanly and
+    still reports), on timeout stop it hard."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    asked_to_stop = False
+    while True:
+        if receiver.poll(0.2):
+            try:
+                outcome: tuple[str, Any] = receiver.recv()
+            except EOFError:
+                return None
+            return outcome
+        if not process.is_alive() and not receiver.poll(0):
+            return None
+        if cancel is not None and cancel.is_set() and not asked_to_stop:
+            process.terminate()
+            asked_to_stop = True
+        if deadline is not None and time.monotonic() > deadline:
+            process.kill()
+            process.join()
+            return None
 
 
 def _crawl_in_child(
@@ -145,6 +204,11 @@ def _crawl(sources_file: str, database_url: str, overrides: dict[str, Any]) -> C
         priority="cmdline",
     )
     settings.update(overrides, priority="cmdline")
+    settings.set(
+        "EXTENSIONS",
+        {**settings.getdict("EXTENSIONS"), "crawler.progress.ProgressExtension": 900},
+        priority="cmdline",
+    )
     started_at = datetime.now(UTC)
     process = CrawlerProcess(settings)
     for name in _DOWNLOAD_LOGGERS:
