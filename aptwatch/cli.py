@@ -154,7 +154,7 @@ def groups_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List every tracked group with its names."""
-    records = commands.group_records()
+    records = commands.group_records(config_from())
     if as_json:
         typer.echo(json.dumps(records, ensure_ascii=False, indent=1))
         return
@@ -164,6 +164,33 @@ def groups_list(
         typer.echo(
             f"{record['id']:<14} {record['name']:<28} {record['country'] or '-':<3} {names}{more}"
         )
+
+
+@groups_app.command("show")
+@user_errors_as_one_line
+def groups_show(
+    name: Annotated[
+        str, typer.Argument(help="Any name of the group: APT31, Violet Typhoon, G0128…")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Show a group: every name and who coined it, country / sponsor, the ATT&CK link."""
+    typer.echo(commands.describe_group(config_from(), name, as_json=as_json))
+
+
+@groups_app.command("update")
+@user_errors_as_one_line
+def groups_update(
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="A mirror URL or a local folder instead of the official files.",
+        ),
+    ] = None,
+) -> None:
+    """Download the current MITRE ATT&CK and MISP galaxy data and rebuild the knowledge base."""
+    typer.echo(commands.update_groups(config_from(), source))
 
 
 @app.command()
@@ -176,7 +203,7 @@ def analyze(
     """Detect group mentions and attributions in JSON lines; print one JSON line per input."""
     stream = commands.open_input(jsonl)
     try:
-        commands.analyze_jsonl(stream, sys.stdout)
+        commands.analyze_jsonl(stream, sys.stdout, kb_path=config_from().kb_path)
     finally:
         if stream is not sys.stdin:
             stream.close()
@@ -194,7 +221,10 @@ def eval_accuracy(
 ) -> None:
     """Measure detection accuracy on the labelled data in ../shared (table, then JSON)."""
     met = commands.evaluate_accuracy(
-        shared or commands.default_shared_dir(), sys.stdout, errors=errors
+        shared or commands.default_shared_dir(),
+        sys.stdout,
+        errors=errors,
+        kb_path=config_from().kb_path,
     )
     if check and not met:
         raise typer.Exit(1)

@@ -62,6 +62,7 @@ def crawl(
     settings = {
         "LOG_LEVEL": os.environ.get("APTWATCH_LOG_LEVEL", "WARNING"),
         "APTWATCH_PROGRESS": sys.stderr.isatty(),
+        "APTWATCH_NLP_KB_PATH": str(config.kb_path) if config.kb_path else None,
         **(crawl_settings or {}),
     }
     return run_crawl(
@@ -151,13 +152,15 @@ def default_shared_dir() -> Path:
     return Path(os.environ.get("APTWATCH_SHARED_DIR", "../shared"))
 
 
-def evaluate_accuracy(shared_dir: Path, out: TextIO, *, errors: bool = False) -> bool:
+def evaluate_accuracy(
+    shared_dir: Path, out: TextIO, *, errors: bool = False, kb_path: Path | None = None
+) -> bool:
     """`aptwatch eval`: the table, then the same report as one JSON line; True = targets met."""
     from nlp.evaluation import evaluate
 
     if not shared_dir.is_dir():
         raise InputError(f"shared data folder not found: {shared_dir}")
-    report = evaluate(shared_dir, collect_errors=errors)
+    report = evaluate(shared_dir, kb_path=kb_path, collect_errors=errors)
     print(report.format_table(), file=out)
     if errors:
         print(f"\nErrors ({len(report.errors)}):", file=out)
@@ -166,7 +169,7 @@ def evaluate_accuracy(shared_dir: Path, out: TextIO, *, errors: bool = False) ->
     return report.all_targets_met
 
 
-def group_records() -> list[dict[str, Any]]:
+def group_records(config: Config) -> list[dict[str, Any]]:
     from nlp.kb import load_groups
 
     return [
@@ -177,8 +180,43 @@ def group_records() -> list[dict[str, Any]]:
             "country": group.country,
             "mitre_id": group.mitre_id,
         }
-        for group in load_groups()
+        for group in load_groups(config.kb_path)
     ]
+
+
+def describe_group(config: Config, name: str, *, as_json: bool = False) -> str:
+    """`aptwatch groups show NAME`: every name of the group, who coined it, country, ATT&CK link."""
+    from nlp.describe import describe_group as describe
+    from nlp.describe import format_group_description
+    from nlp.kb import KnowledgeBase
+
+    description = describe(name, KnowledgeBase.load(config.kb_path))
+    if as_json:
+        return json.dumps(description.to_json(), ensure_ascii=False, indent=1)
+    return format_group_description(description)
+
+
+def update_groups(config: Config, source: str | None = None) -> str:
+    """`aptwatch groups update`: rebuild the knowledge base from MITRE ATT&CK, MISP and Microsoft.
+
+    ``source`` None downloads from the official public locations; a URL names a mirror; a folder is
+    read as it is (laid out like ../shared/data/kb). The result goes to the data folder, atomically.
+    """
+    from nlp.updater import KbSources, update_knowledge_base
+
+    target = config.updated_kb_path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source is None:
+        report = update_knowledge_base(target)
+    elif source.startswith(("http://", "https://")):
+        mirror = KbSources.mirror(source, allow_http=source.startswith("http://"))
+        report = update_knowledge_base(target, sources=mirror)
+    else:
+        folder = Path(source)
+        if not folder.is_dir():
+            raise InputError(f"not a folder or an http(s) URL: {source}")
+        report = update_knowledge_base(target, fetch_root=folder)
+    return report.summary()
 
 
 def read_jsonl_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
@@ -197,11 +235,17 @@ def read_jsonl_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
         yield record
 
 
-def analyze_jsonl(lines: Iterable[str], out: TextIO, pipeline: Language | None = None) -> int:
+def analyze_jsonl(
+    lines: Iterable[str],
+    out: TextIO,
+    pipeline: Language | None = None,
+    *,
+    kb_path: Path | None = None,
+) -> int:
     """The `aptwatch analyze` contract: one JSON line out per JSON line in."""
     from nlp import analyze, build_pipeline
 
-    nlp = pipeline or build_pipeline()
+    nlp = pipeline or build_pipeline(kb_path)
     count = 0
     for record in read_jsonl_records(lines):
         result = analyze(nlp, record["text"], title=record.get("title"))

@@ -41,6 +41,16 @@ class Config:
             updated = replace(updated, apprise_config=apprise_config)
         return updated
 
+    @property
+    def updated_kb_path(self) -> Path:
+        """Where `aptwatch groups update` writes; the package's snapshot stays untouched."""
+        return self.data_dir / "groups.json"
+
+    @property
+    def kb_path(self) -> Path | None:
+        """The knowledge base every stage reads: the updated one if any, else the shipped one."""
+        return self.updated_kb_path if self.updated_kb_path.is_file() else None
+
     def require_sources_file(self) -> Path:
         if not self.sources_file.is_file():
             raise ConfigError(f"sources file not found: {self.sources_file}")
