@@ -1,0 +1,116 @@
+"""The stable contracts of the command line: analyze, extract, groups list/show, eval."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aptwatch.cli import app
+from aptwatch.commands import analyze_jsonl, extract_files
+
+runner = CliRunner()
+
+
+def seed_text(shared_data: Path) -> str:
+    return (shared_data / "news" / "seed-article.md").read_text(encoding="utf-8")
+
+
+def test_analyze_reports_the_seed_attribution(shared_data: Path) -> None:
+    text = seed_text(shared_data)
+    line = json.dumps({"id": "seed", "text": text, "title": "Czechia blames China"})
+    out = io.StringIO()
+
+    analyze_jsonl([line], out)
+
+    result = json.loads(out.getvalue())
+    assert result["id"] == "seed"
+    by_alias = {m["alias"].casefold(): m["group_id"] for m in result["mentions"]}
+    assert by_alias["apt31"] == by_alias["zirconium"] == by_alias["judgment panda"]
+    for mention in result["mentions"]:
+        assert text[mention["start"] : mention["end"]] == mention["alias"]
+    apt31 = next(a for a in result["attributions"] if a["group_id"] == by_alias["apt31"])
+    assert apt31["stance"] == "asserted"
+    assert "czech" in (apt31["attributed_by"] or "").casefold()
+    assert (
+        "china" in (apt31["sponsor"] or "").casefold()
+        or "state security" in (apt31["sponsor"] or "").casefold()
+    )
+    assert "APT31" in apt31["evidence"]
+    assert set(apt31) == {
+        "group_id",
+        "group_name",
+        "alias",
+        "stance",
+        "attributed_by",
+        "sponsor",
+        "evidence",
+        "confidence",
+    }
+    assert any(m["alias"] == "APT40" for m in result["mentions"])
+
+
+def test_analyze_reads_stdin_and_keeps_one_line_per_input() -> None:
+    lines = "\n".join(
+        json.dumps({"id": i, "text": text})
+        for i, text in enumerate(
+            ["Nothing to see here.", "The review praised the sandworm puppet in Dune."]
+        )
+    )
+
+    result = runner.invoke(app, ["analyze", "--jsonl", "-"], input=lines + "\n")
+
+    assert result.exit_code == 0, result.output
+    outputs = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["id"] for o in outputs] == [0, 1]
+    assert all(o["mentions"] == [] and o["attributions"] == [] for o in outputs)
+
+
+def test_extract_prints_the_contract_fields(shared_data: Path) -> None:
+    page = next(iter(sorted((shared_data / "extraction" / "aeb-dev" / "html").glob("*.html.gz"))))
+    out = io.StringIO()
+
+    extract_files([page], out)
+
+    record = json.loads(out.getvalue())
+    assert set(record) == {
+        "path",
+        "title",
+        "text",
+        "published",
+        "authors",
+        "lang",
+        "canonical_url",
+    }
+    assert len(record["text"]) > 200
+
+
+def test_groups_list_json_has_every_group_with_its_names() -> None:
+    result = runner.invoke(app, ["groups", "list", "--json"])
+
+    assert result.exit_code == 0
+    groups = json.loads(result.stdout)
+    assert len(groups) > 500
+    assert set(groups[0]) == {"id", "name", "aliases", "country", "mitre_id"}
+    zirconium = next(g for g in groups if g["id"] == "G0128")
+    assert {"APT31", "Violet Typhoon"} <= set(zirconium["aliases"]) | {zirconium["name"]}
+
+
+def test_groups_show_unknown_name_suggests_close_matches() -> None:
+    result = runner.invoke(app, ["groups", "show", "APT-13"])
+
+    assert result.exit_code == 2
+    assert "did you mean" in result.stderr
+    assert "APT3" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["Violet Typhoon", "apt 31", "G0128"])
+def test_groups_show_finds_the_group_by_any_name(name: str) -> None:
+    result = runner.invoke(app, ["groups", "show", name])
+
+    assert result.exit_code == 0, result.output
+    assert "https://attack.mitre.org/groups/G0128/" in result.stdout
+    assert "BRONZE VINEWOOD" in result.stdout
