@@ -33,6 +33,8 @@ groups_app = typer.Typer(help="The threat-group knowledge base.", no_args_is_hel
 app.add_typer(db_app, name="db")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(groups_app, name="groups")
+sources_app = typer.Typer(help="The sources aptwatch watches.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
 
 DatabaseUrl = Annotated[
     str | None,
@@ -89,10 +91,8 @@ def config_from(
 @user_errors_as_one_line
 def crawl(database_url: DatabaseUrl = None, sources: SourcesFile = None) -> None:
     """Crawl every enabled source once and store what was found."""
-    from crawler.run import format_report
-
-    report = commands.crawl(config_from(database_url, sources))
-    typer.echo(format_report(report))
+    report = commands.crawl(config_from(database_url, sources), sys.stdout)
+    commands.print_report(report, sys.stdout)
     if report.all_failed:
         raise typer.Exit(1)
 
@@ -191,6 +191,22 @@ def groups_update(
 ) -> None:
     """Download the current MITRE ATT&CK and MISP galaxy data and rebuild the knowledge base."""
     typer.echo(commands.update_groups(config_from(), source))
+
+
+@sources_app.command("check")
+@user_errors_as_one_line
+def sources_check(sources: SourcesFile = None) -> None:
+    """Validate the sources file without crawling: one line per source, or the first problem."""
+    lines = commands.check_sources(config_from(sources=sources))
+    typer.echo("\n".join(lines))
+    typer.echo(f"{len(lines)} sources OK")
+
+
+@sources_app.command("status")
+@user_errors_as_one_line
+def sources_status(database_url: DatabaseUrl = None, sources: SourcesFile = None) -> None:
+    """Per source: last success, last error, entries seen, new articles, failures in a row."""
+    typer.echo(commands.source_status(config_from(database_url, sources)))
 
 
 @app.command()

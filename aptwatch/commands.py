@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from aptwatch.config import Config
+from aptwatch.config import Config, env_seconds
 from aptwatch.errors import InputError
+from aptwatch.health import record_crawl_health
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -46,6 +47,7 @@ def open_sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
 
 def crawl(
     config: Config,
+    out: TextIO,
     *,
     crawl_settings: dict[str, Any] | None = None,
     only: Sequence[str] | None = None,
@@ -65,14 +67,24 @@ def crawl(
         "APTWATCH_NLP_KB_PATH": str(config.kb_path) if config.kb_path else None,
         **(crawl_settings or {}),
     }
-    return run_crawl(
+    report = run_crawl(
         sources_file,
         config.database_url,
         settings=settings,
         only=only,
         cancel=cancel,
-        timeout=float(os.environ.get("APTWATCH_CRAWL_TIMEOUT", 3600)),
+        timeout=env_seconds("APTWATCH_CRAWL_TIMEOUT", DEFAULT_CRAWL_TIMEOUT),
     )
+    record_crawl_health(config, report, out)
+    return report
+
+
+def print_report(report: CrawlReport, out: TextIO, *, table: bool | None = None) -> None:
+    """A table for a person at a terminal; one structured line per source for logs."""
+    from crawler.run import format_report, format_report_lines
+
+    as_table = out.isatty() if table is None else table
+    print(format_report(report) if as_table else format_report_lines(report), file=out)
 
 
 def send_alerts(config: Config, out: TextIO) -> DispatchReport:
@@ -97,30 +109,58 @@ class RunOutcome:
 
 
 def run_once(
-    config: Config, out: TextIO, *, crawl_settings: dict[str, Any] | None = None
+    config: Config,
+    out: TextIO,
+    *,
+    crawl_settings: dict[str, Any] | None = None,
+    table: bool | None = None,
 ) -> RunOutcome:
     """One pass: crawl every source, store what was found, send the alerts."""
-    from crawler.run import format_report
-
     config.require_apprise_config()  # fail on a missing channel file before a long crawl
-    report = crawl(config, crawl_settings=crawl_settings)
-    print(format_report(report), file=out)
+    report = crawl(config, out, crawl_settings=crawl_settings)
+    print_report(report, out, table=table)
     alerts = send_alerts(config, out)
     print(f"alerts: {alerts.sent} sent, {alerts.failed} failed", file=out)
     return RunOutcome(report, alerts)
+
+
+DEFAULT_CRAWL_TIMEOUT = 3600.0
+# Longer than any crawl may take (APTWATCH_CRAWL_TIMEOUT), so a live crawl never loses its lease.
+LEASE_TTL = 2 * DEFAULT_CRAWL_TIMEOUT
 
 
 def crawl_and_alert(
     config: Config, names: Sequence[str], out: TextIO, stop: threading.Event
-) -> RunOutcome:
-    """One scheduler cycle: crawl the due sources, then deliver what they produced."""
-    from crawler.run import format_report
+) -> RunOutcome | None:
+    """One scheduler cycle: crawl the due sources, then deliver what they produced.
 
-    report = crawl(config, only=names, cancel=stop)
-    print(format_report(report), file=out)
-    alerts = send_alerts(config, out)
-    print(f"alerts: {alerts.sent} sent, {alerts.failed} failed", file=out)
-    return RunOutcome(report, alerts)
+    A source whose lease another aptwatch holds (a second scheduler, a manual run) is skipped.
+    """
+    from aptwatch.scheduler import lease_holder
+    from storage import acquire_crawl_lease, release_crawl_lease
+
+    holder = lease_holder()
+    upgrade_database(config)
+    with open_sessions(config.database_url) as sessions:
+        with sessions() as session:
+            mine = [name for name in names if acquire_crawl_lease(session, name, holder, LEASE_TTL)]
+            session.commit()
+        busy = [name for name in names if name not in mine]
+        if busy:
+            print(f"aptwatch: skipped (crawled elsewhere right now): {', '.join(busy)}", file=out)
+        if not mine:
+            return None
+        try:
+            report = crawl(config, out, only=mine, cancel=stop)
+            print_report(report, out)
+            alerts = send_alerts(config, out)
+            print(f"alerts: {alerts.sent} sent, {alerts.failed} failed", file=out)
+            return RunOutcome(report, alerts)
+        finally:
+            with sessions() as session:
+                for name in mine:
+                    release_crawl_lease(session, name, holder)
+                session.commit()
 
 
 def run_demo(out: TextIO, *, work_dir: Path | None = None) -> RunOutcome:
@@ -142,10 +182,32 @@ def run_demo(out: TextIO, *, work_dir: Path | None = None) -> RunOutcome:
             )
             print(f"demo: serving the bundled sample site at {site.base_url}", file=out)
             # The demo's only site is on loopback, so there is nothing to be polite to.
-            return run_once(config, out, crawl_settings={"AUTOTHROTTLE_ENABLED": False})
+            return run_once(config, out, crawl_settings={"AUTOTHROTTLE_ENABLED": False}, table=True)
     finally:
         if own_dir:
             shutil.rmtree(base, ignore_errors=True)
+
+
+def check_sources(config: Config) -> list[str]:
+    """`aptwatch sources check`: validate the sources file without crawling."""
+    from crawler.sources import check_sources as check
+
+    return check(config.require_sources_file())
+
+
+def source_status(config: Config) -> str:
+    """`aptwatch sources status`: last success, last error, entries, new articles, failures."""
+    from aptwatch.health import format_source_status
+    from crawler.sources import load_sources
+    from storage import source_health
+
+    configured: list[str] = []
+    if config.sources_file.is_file():
+        configured = [source.name for source in load_sources(config.sources_file)]
+    upgrade_database(config)
+    with open_sessions(config.database_url) as sessions, sessions() as session:
+        healths = source_health(session)
+    return format_source_status(healths, configured)
 
 
 def default_shared_dir() -> Path:

@@ -62,6 +62,19 @@ class Config:
         return self.apprise_config
 
 
+def env_seconds(name: str, default: float, environ: dict[str, str] | None = None) -> float:
+    raw = (os.environ if environ is None else environ).get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
 def load_config(environ: dict[str, str] | None = None) -> Config:
     env = dict(os.environ if environ is None else environ)
     data_dir = Path(env.get("APTWATCH_DATA_DIR") or DEFAULT_DATA_DIR)

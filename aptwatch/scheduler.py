@@ -116,7 +116,7 @@ def run_forever(
     out: TextIO,
     *,
     stop: threading.Event | None = None,
-    run_cycle: Callable[[Config, Sequence[str], TextIO, threading.Event], None] | None = None,
+    run_cycle: Callable[[Config, Sequence[str], TextIO, threading.Event], object] | None = None,
     clock: Callable[[], float] = time.monotonic,
     max_cycles: int | None = None,
     error_backoff: Sequence[float] = ERROR_BACKOFF_SECONDS,

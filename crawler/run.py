@@ -306,3 +306,28 @@ def format_report(report: CrawlReport) -> str:
         out.append("errors:")
         out += [f"  {name}: {' '.join(error.split())}" for name, error in errors]
     return "\n".join(out)
+
+
+def format_report_lines(report: CrawlReport) -> str:
+    """One structured (logfmt) line per source, for logs of unattended runs."""
+    lines = []
+    for source in report.sources:
+        status = "failed" if source.failed else ("errors" if source.errors else "ok")
+        fields = [
+            f"source={_logfmt(source.name)}",
+            f"status={status}",
+            f"entries={source.entries}",
+            f"fetched={source.fetched}",
+            f"new={source.new_articles}",
+            f"attributions={source.attributions}",
+            f"errors={len(source.errors)}",
+        ]
+        if source.errors:
+            fields.append(f"error={_logfmt(' '.join(source.errors[0].split()))}")
+        lines.append(" ".join(fields))
+    return "\n".join(lines)
+
+
+def _logfmt(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

@@ -1,0 +1,122 @@
+"""Source health: remember how every crawl of every source went, and tell the operator when one
+keeps failing (once per failure streak, through the Apprise channels tagged `operator`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TextIO
+
+from aptwatch.config import Config
+from aptwatch.errors import ConfigError
+
+if TYPE_CHECKING:
+    from crawler.run import CrawlReport
+    from storage.records import SourceHealth
+
+DEFAULT_FAILURE_ALERT_AFTER = 3
+
+
+def failure_alert_threshold(environ: dict[str, str] | None = None) -> int:
+    raw = (os.environ if environ is None else environ).get("APTWATCH_FAILURE_ALERT_AFTER")
+    if raw is None or raw == "":
+        return DEFAULT_FAILURE_ALERT_AFTER
+    try:
+        threshold = int(raw)
+    except ValueError:
+        threshold = 0
+    if threshold < 1:
+        raise ConfigError(f"APTWATCH_FAILURE_ALERT_AFTER must be a whole number ≥ 1, got {raw!r}")
+    return threshold
+
+
+def record_crawl_health(config: Config, report: CrawlReport, out: TextIO) -> list[str]:
+    """Store one run per source; alert the operator about sources failing too often in a row.
+
+    Returns the names of the sources the operator was told about in this call.
+    """
+    from alerts.dispatch import send_operator_message
+    from aptwatch.commands import open_sessions
+    from storage import (
+        mark_operator_alerted,
+        record_source_run,
+        sources_needing_operator_alert,
+    )
+
+    threshold = failure_alert_threshold()
+    finished = report.finished_at or datetime.now(UTC)
+    started = report.started_at or finished
+    with open_sessions(config.database_url) as sessions, sessions() as session:
+        for source in report.sources:
+            record_source_run(
+                session,
+                source.name,
+                started_at=started,
+                finished_at=finished,
+                ok=not source.failed,
+                error=source.errors[0] if source.errors else None,
+                entries=source.entries,
+                new_articles=source.new_articles,
+            )
+        session.commit()
+        failing = sources_needing_operator_alert(session, threshold)
+        # Claimed (and committed) before sending: a second scheduler never repeats the message.
+        claimed = [h for h in failing if mark_operator_alerted(session, h.name, threshold)]
+        session.commit()
+    for health in claimed:
+        title = (
+            f"aptwatch: source '{health.name}' failed {health.consecutive_failures} times in a row"
+        )
+        body = operator_body(health)
+        delivered = send_operator_message(config.apprise_config, title, body)
+        if not delivered:  # no operator channel, or it failed: the terminal still hears about it
+            print(f"{title}\n{body}", file=out)
+    return [health.name for health in claimed]
+
+
+def operator_body(health: SourceHealth) -> str:
+    last_success = _when(health.last_success_at) if health.last_success_at else "never"
+    return (
+        f"Last error ({_when(health.last_error_at)}): {health.last_error or 'unknown'}\n"
+        f"Last success: {last_success}\n"
+        "Check the source's URL and selectors with `aptwatch sources check`; "
+        "`aptwatch sources status` shows every source."
+    )
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
+
+
+def format_source_status(healths: Sequence[SourceHealth], configured: Sequence[str]) -> str:
+    """`aptwatch sources status`: one row per source, configured sources that never ran included."""
+    by_name = {health.name: health for health in healths}
+    headers = ("source", "last success", "last error", "entries", "new", "failures")
+    rows: list[tuple[str, ...]] = []
+    for name in list(configured) + sorted(set(by_name) - set(configured)):
+        health = by_name.get(name)
+        if health is None:
+            rows.append((name, "never run", "-", "-", "-", "-"))
+            continue
+        error = "-"
+        if health.last_error:
+            error = f"{_when(health.last_error_at)} {health.last_error}"
+            error = error if len(error) <= 70 else error[:69] + "…"
+        rows.append(
+            (
+                name,
+                _when(health.last_success_at) if health.last_success_at else "never",
+                error,
+                str(health.entries_seen),
+                str(health.new_articles),
+                str(health.consecutive_failures),
+            )
+        )
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in [headers, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(line.rstrip() for line in lines)

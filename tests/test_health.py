@@ -1,0 +1,97 @@
+"""Source health: status per source, and one operator message per failure streak."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from receivers import webhook_receiver
+from typer.testing import CliRunner
+
+from aptwatch.cli import app
+from aptwatch.commands import upgrade_database
+from aptwatch.config import Config
+from aptwatch.health import record_crawl_health
+from crawler.run import CrawlReport, SourceReport
+
+START = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+
+
+def report(run: int, *, broken_fails: bool = True) -> CrawlReport:
+    started = START + timedelta(hours=run)
+    broken = (
+        SourceReport("Broken", errors=("feed https://broken.example/rss: HTTP 500",))
+        if broken_fails
+        else SourceReport("Broken", entries=3, fetched=3, new_articles=1)
+    )
+    return CrawlReport(
+        sources=(SourceReport("Healthy", entries=5, fetched=2, new_articles=2), broken),
+        started_at=started,
+        finished_at=started + timedelta(minutes=1),
+    )
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    config = Config(
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+        sources_file=tmp_path / "sources.yaml",
+        apprise_config=tmp_path / "apprise.yaml",
+        data_dir=tmp_path,
+    )
+    upgrade_database(config)
+    return config
+
+
+def test_operator_hears_once_per_failure_streak(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APTWATCH_FAILURE_ALERT_AFTER", "3")
+    with webhook_receiver() as soc, webhook_receiver() as ops:
+        assert config.apprise_config is not None
+        config.apprise_config.write_text(
+            f"urls:\n  - {soc.url}:\n      - tag: attribution\n"
+            f"  - {ops.url}:\n      - tag: operator\n",
+            encoding="utf-8",
+        )
+        told = [record_crawl_health(config, report(run), io.StringIO()) for run in range(5)]
+
+        assert told == [[], [], ["Broken"], [], []]
+        assert len(ops.payloads) == 1
+        assert "Broken" in ops.payloads[0]["title"]
+        assert "HTTP 500" in ops.payloads[0]["message"]
+        assert soc.payloads == []  # the analysts' channel never sees operations noise
+
+        record_crawl_health(config, report(5, broken_fails=False), io.StringIO())
+        again = [record_crawl_health(config, report(6 + run), io.StringIO()) for run in range(3)]
+
+        assert again == [[], [], ["Broken"]]
+        assert len(ops.payloads) == 2
+
+
+def test_sources_status_shows_each_source(config: Config, tmp_path: Path) -> None:
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        "sources:\n"
+        "  - {name: Healthy, kind: feed, url: 'https://healthy.example/rss'}\n"
+        "  - {name: Broken, kind: feed, url: 'https://broken.example/rss'}\n"
+        "  - {name: Brand new, kind: feed, url: 'https://new.example/rss'}\n",
+        encoding="utf-8",
+    )
+    for run in range(2):
+        record_crawl_health(config, report(run), io.StringIO())
+
+    result = CliRunner().invoke(
+        app,
+        ["sources", "status", "--database-url", config.database_url, "--sources", str(sources)],
+    )
+
+    assert result.exit_code == 0, result.output
+    rows = {line.split("  ")[0]: line for line in result.stdout.splitlines()[2:]}
+    assert "HTTP 500" in rows["Broken"]
+    assert rows["Broken"].split()[-1] == "2"  # failures in a row
+    assert "never" in rows["Broken"]
+    assert rows["Healthy"].split()[-1] == "0"
+    assert "never run" in rows["Brand new"]
