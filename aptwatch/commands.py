@@ -87,13 +87,33 @@ def print_report(report: CrawlReport, out: TextIO, *, table: bool | None = None)
     print(format_report(report) if as_table else format_report_lines(report), file=out)
 
 
+# Two dispatchers at once (a scheduler and a manual `alerts send`) could both read an alert as
+# undelivered and send it twice; one lease in the database lets only one of them send.
+DISPATCH_LEASE = "aptwatch:alert-dispatch"
+DISPATCH_LEASE_TTL = 900.0
+
+
 def send_alerts(config: Config, out: TextIO) -> DispatchReport:
-    from alerts.dispatch import dispatch
+    from alerts.dispatch import DispatchReport, dispatch
+    from aptwatch.scheduler import lease_holder
+    from storage import acquire_crawl_lease, release_crawl_lease
 
     apprise_config = config.require_apprise_config()
     upgrade_database(config)
+    holder = lease_holder()
     with open_sessions(config.database_url) as sessions:
-        return dispatch(sessions, apprise_config, out=out)
+        with sessions() as session:
+            mine = acquire_crawl_lease(session, DISPATCH_LEASE, holder, DISPATCH_LEASE_TTL)
+            session.commit()
+        if not mine:
+            print("aptwatch: another aptwatch is sending alerts right now; left to it", file=out)
+            return DispatchReport()
+        try:
+            return dispatch(sessions, apprise_config, out=out)
+        finally:
+            with sessions() as session:
+                release_crawl_lease(session, DISPATCH_LEASE, holder)
+                session.commit()
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ class ProgressExtension:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         if not crawler.settings.getbool("APTWATCH_PROGRESS"):
-            raise NotConfigured("APTWATCH_PROGRESS is off")
+            raise NotConfigured  # a message would make Scrapy log a warning
         extension = cls(
             crawler, sys.stderr, crawler.settings.getfloat("APTWATCH_PROGRESS_INTERVAL", 1)
         )
