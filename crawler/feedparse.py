@@ -2,6 +2,8 @@
 
 Feeds are untrusted input: entities are never resolved, nothing is fetched from the network while
 parsing and lxml's size guards stay on, so a hostile feed cannot read local files or blow up memory.
+A document that declares entities at all (billion laughs, external entities) is rejected: no real
+feed or sitemap needs them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ class FeedEntry:
     url: str
     title: str | None = None
     published: datetime | None = None
+    # when the feed says the entry last changed (Atom <updated>, sitemap <lastmod>...): a known
+    # article updated after our last fetch is fetched again
+    updated: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,8 @@ def _parse_xml(body: bytes, what: str) -> tuple[etree._Element, str | None]:
     if not body or not body.strip():
         raise FeedError("empty response body")
     try:
-        return etree.fromstring(body, parser=_parser(recover=False)), None
+        root = etree.fromstring(body, parser=_parser(recover=False))
+        problem = None
     except etree.XMLSyntaxError as error:
         problem = f"malformed {what}: {_one_line(str(error))}"
         try:
@@ -67,7 +73,20 @@ def _parse_xml(body: bytes, what: str) -> tuple[etree._Element, str | None]:
             root = None
         if root is None:
             raise FeedError(problem) from error
-        return root, problem
+    _reject_entity_declarations(root, what)
+    return root, problem
+
+
+def _reject_entity_declarations(root: etree._Element, what: str) -> None:
+    dtd = root.getroottree().docinfo.internalDTD
+    if dtd is None:
+        return
+    for entity in dtd.iterentities():
+        kind = "external entity" if entity.system_url else "entity"
+        raise FeedError(
+            f"{what} declares {kind} {entity.name!r}: XML entities are refused "
+            "(entity expansion and external-entity attacks)"
+        )
 
 
 def _one_line(text: str) -> str:
@@ -146,7 +165,14 @@ def _rss_entry(item: etree._Element, base_url: str) -> FeedEntry | None:
         return None
     # dc:date stands in for pubDate in RSS 1.0 and some RSS 2.0 feeds
     date_text = _text(_child(item, "pubDate")) or _text(_child(item, "date"))
-    return FeedEntry(link, _text(_child(item, "title")), parse_datetime(date_text))
+    # atom:updated or dcterms:modified inside an RSS item, when a feed marks corrections
+    updated_text = _text(_child(item, "updated")) or _text(_child(item, "modified"))
+    return FeedEntry(
+        link,
+        _text(_child(item, "title")),
+        parse_datetime(date_text),
+        parse_datetime(updated_text),
+    )
 
 
 def _atom_entry(entry: etree._Element, base_url: str) -> FeedEntry | None:
@@ -163,8 +189,9 @@ def _atom_entry(entry: etree._Element, base_url: str) -> FeedEntry | None:
                 break
     if link is None:
         return None
-    date_text = _text(_child(entry, "published")) or _text(_child(entry, "updated"))
-    return FeedEntry(link, _text(_child(entry, "title")), parse_datetime(date_text))
+    updated = parse_datetime(_text(_child(entry, "updated")))
+    published = parse_datetime(_text(_child(entry, "published"))) or updated
+    return FeedEntry(link, _text(_child(entry, "title")), published, updated)
 
 
 def parse_sitemap(body: bytes, base_url: str) -> SitemapContent:
@@ -193,8 +220,9 @@ def parse_sitemap(body: bytes, base_url: str) -> SitemapContent:
         news = _child(url, "news")
         title = _text(_child(news, "title")) if news is not None else None
         date_text = _text(_child(news, "publication_date")) if news is not None else None
-        published = parse_datetime(date_text or _text(_child(url, "lastmod")))
-        entries.append(FeedEntry(loc, title, published))
+        lastmod = parse_datetime(_text(_child(url, "lastmod")))
+        published = parse_datetime(date_text) or lastmod
+        entries.append(FeedEntry(loc, title, published, lastmod))
     if problem and not entries:
         raise FeedError(problem)
     # sitemaps list thousands of old pages; the caller keeps only the newest few

@@ -1,74 +1,121 @@
-"""Downloader middleware that keeps the crawler off loopback and private networks.
+"""Downloader middleware that keeps every request (redirects included) safe to send.
 
 Feeds are written by third parties: an entry (or a redirect) pointing at 127.0.0.1, 10.0.0.0/8 or a
-cloud metadata address would otherwise make aptwatch fetch internal pages. Only sources that set
-``allow_private_network: true`` (sites the operator runs, the demo and test sites) may go there.
+cloud metadata address would otherwise make aptwatch fetch internal pages. A source that sets
+``allow_private_network: true`` (a site the operator runs, the demo and test sites) may reach a
+private address only on the hosts and ports of its own URLs; a redirect or an entry elsewhere is
+checked like any other. The DNS resolver in ``crawler.safety`` repeats the check at connect time.
+
+Scrapy's RedirectMiddleware sends a redirected request through the downloader middlewares again
+with a copy of the original's meta, so every hop is checked here with the source's permissions.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from scrapy.exceptions import IgnoreRequest, NotConfigured
-from scrapy.utils.asyncio import is_asyncio_available
+from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.httpobj import urlparse_cached
+
+from crawler.safety import (
+    ALLOWED_SCHEMES,
+    address_problem,
+    is_ip_literal,
+    netloc_key,
+    parse_dns_overrides,
+)
 
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
 
-ALLOW_PRIVATE_META_KEY = "aptwatch_allow_private_network"
+# meta key: the ``host:port`` keys (see ``safety.netloc_key``) this request's source may reach
+# even when they are private addresses
+PRIVATE_NETLOCS_META_KEY = "aptwatch_private_netlocs"
+SOURCE_META_KEY = "aptwatch_source"
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+_CREDENTIAL_HEADERS = (b"Authorization", b"Cookie", b"Proxy-Authorization")
 
 
 class PrivateNetworkBlocked(IgnoreRequest):
     """A request would have reached a non-public address."""
 
 
-def _is_public(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+class UnsafeRequest(IgnoreRequest):
+    """A request the crawler never sends (a scheme other than http or https)."""
 
 
-class PrivateNetworkGuardMiddleware:
+class RequestSafetyMiddleware:
+    """Scheme allow-list, private-network guard, response size cap and credential hygiene."""
+
     def __init__(self, crawler: Crawler) -> None:
+        settings = crawler.settings
         self.crawler = crawler
-        # hosts that a private-network source asked for, so their robots.txt may be fetched too
+        self.block_private = settings.getbool("APTWATCH_BLOCK_PRIVATE_NETWORK", True)
+        self.max_bytes = settings.getint("APTWATCH_MAX_RESPONSE_BYTES", DEFAULT_MAX_RESPONSE_BYTES)
+        self.warn_bytes = min(settings.getint("DOWNLOAD_WARNSIZE"), self.max_bytes)
+        if self.max_bytes <= 0:
+            raise ValueError("APTWATCH_MAX_RESPONSE_BYTES must be a positive number of bytes")
+        self.overrides = parse_dns_overrides(settings.get("APTWATCH_DNS_OVERRIDES"))
+        # netlocs a private-network source asked for, so their robots.txt may be fetched too
         self._trusted_netlocs: set[str] = set()
         self._verdicts: dict[str, str | None] = {}
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> PrivateNetworkGuardMiddleware:
-        if not crawler.settings.getbool("APTWATCH_BLOCK_PRIVATE_NETWORK", True):
-            raise NotConfigured("APTWATCH_BLOCK_PRIVATE_NETWORK is off")
+    def from_crawler(cls, crawler: Crawler) -> RequestSafetyMiddleware:
         return cls(crawler)
 
     async def process_request(self, request: Request) -> None:
         parts = urlparse_cached(request)
-        netloc = parts.netloc.lower()
-        allowed = request.meta.get(ALLOW_PRIVATE_META_KEY)
-        if allowed:
+        scheme = parts.scheme.lower()
+        if scheme not in ALLOWED_SCHEMES:
+            self._count("APTWATCH_unsafe_scheme_blocked")
+            raise UnsafeRequest(f"blocked: only http and https are fetched, not {scheme or '?'}:")
+        # the cap also bounds decompressed bodies: HttpCompressionMiddleware reads this meta key
+        request.meta.setdefault("download_maxsize", self.max_bytes)
+        request.meta.setdefault("download_warnsize", self.warn_bytes)
+        self._drop_credentials_across_origins(request)
+        if self.block_private:
+            await self._check_address(request)
+
+    def _drop_credentials_across_origins(self, request: Request) -> None:
+        """Scrapy keeps Proxy-Authorization across hosts and Cookie on a same-host scheme change;
+        credentials belong to the origin they were set for, so any hop away from it loses them."""
+        chain = request.meta.get("redirect_urls")
+        if not chain:
+            return
+        first = urlsplit(chain[0])
+        here = urlparse_cached(request)
+        same_origin = first.scheme.lower() == here.scheme.lower() and netloc_key(
+            first.scheme, first.hostname, first.port
+        ) == netloc_key(here.scheme, here.hostname, here.port)
+        if same_origin:
+            return
+        for header in _CREDENTIAL_HEADERS:
+            if header in request.headers:
+                del request.headers[header]
+                self._count("APTWATCH_credentials_dropped_on_redirect")
+
+    async def _check_address(self, request: Request) -> None:
+        parts = urlparse_cached(request)
+        netloc = netloc_key(parts.scheme, parts.hostname, parts.port)
+        allowed_netlocs = request.meta.get(PRIVATE_NETLOCS_META_KEY) or ()
+        if netloc in allowed_netlocs:
             self._trusted_netlocs.add(netloc)
             return
         # requests without a source (robots.txt) inherit the trust of the source that caused them;
         # a source's own requests never borrow another source's permission
-        if allowed is None and netloc in self._trusted_netlocs:
+        if SOURCE_META_KEY not in request.meta and netloc in self._trusted_netlocs:
             return
-        host = (parts.hostname or "").lower()
+        host = (parts.hostname or "").lower().rstrip(".")
         if host not in self._verdicts:
             self._verdicts[host] = await self._why_blocked(host)
         reason = self._verdicts[host]
         if reason is not None:
-            stats = self.crawler.stats
-            if stats is not None:
-                stats.inc_value("APTWATCH_private_network_blocked")
+            self._count("APTWATCH_private_network_blocked")
             raise PrivateNetworkBlocked(
                 f"blocked: {reason} (set allow_private_network: true for this source)"
             )
@@ -77,22 +124,26 @@ class PrivateNetworkGuardMiddleware:
         if not host:
             return "URL has no host"
         if host == "localhost" or host.endswith(".localhost"):
-            return f"{host} is a loopback address"
+            return f"{host} is not a public address (loopback)"
+        if is_ip_literal(host):
+            # no DNS is involved, so this check is the only one: it must be complete
+            return address_problem(host.strip("[]"))
+        if host in self.overrides:
+            problem = address_problem(self.overrides[host])
+            return None if problem is None else f"{host} resolves to {problem}"
         try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            pass
-        else:
-            return None if _is_public(host) else f"{host} is not a public address"
-        if not is_asyncio_available():
-            return None
-        try:
+            # the event loop runs getaddrinfo on a worker thread: the reactor never blocks
             infos = await asyncio.get_running_loop().getaddrinfo(
                 host, None, type=socket.SOCK_STREAM
             )
         except (OSError, UnicodeError):
             return None  # let the downloader fail with its own DNS error message
-        private = sorted({str(info[4][0]) for info in infos if not _is_public(str(info[4][0]))})
-        if private:
-            return f"{host} resolves to non-public address {private[0]}"
+        for address in sorted({str(info[4][0]) for info in infos}):
+            problem = address_problem(address)
+            if problem is not None:
+                return f"{host} resolves to {problem}"
         return None
+
+    def _count(self, key: str) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value(key)

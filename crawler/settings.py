@@ -13,7 +13,17 @@ APTWATCH_SOURCES_FILE = os.environ.get("APTWATCH_SOURCES_FILE", "config/sources.
 APTWATCH_DATABASE_URL = os.environ.get("APTWATCH_DATABASE_URL", "sqlite:///var/aptwatch.db")
 # A sitemap can list 50,000 pages; only the newest this many entries per source are followed.
 APTWATCH_MAX_ENTRIES_PER_SOURCE = 100
+# Loopback, private, link-local, CGNAT, multicast/reserved and cloud-metadata addresses are refused
+# (after DNS resolution and on every redirect) unless a source sets allow_private_network: true.
 APTWATCH_BLOCK_PRIVATE_NETWORK = True
+# host -> IP address, like curl --resolve; answers are checked like real DNS answers
+APTWATCH_DNS_OVERRIDES: dict[str, str] = {}
+# Largest response body accepted, compressed or decompressed (gzip/deflate/brotli/zstd bombs stop
+# here); applied per request by RequestSafetyMiddleware, so overriding this one setting is enough.
+APTWATCH_MAX_RESPONSE_BYTES = int(os.environ.get("APTWATCH_MAX_RESPONSE_BYTES", 10 * 1024 * 1024))
+# A known article is fetched again when its feed entry says it was updated after our last fetch,
+# or when this long has passed since (seconds; 7 days).
+APTWATCH_RECHECK_AFTER = 7 * 24 * 3600
 APTWATCH_ANALYZE_ENABLED = True
 APTWATCH_NLP_KB_PATH = None
 
@@ -28,8 +38,16 @@ AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 DOWNLOAD_TIMEOUT = 30
-DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
+DOWNLOAD_MAXSIZE = APTWATCH_MAX_RESPONSE_BYTES
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
+
+# --- safety ------------------------------------------------------------------------------------
+# Scrapy does not verify TLS certificates unless asked to
+DOWNLOAD_VERIFY_CERTIFICATES = True
+# only http and https: no file://, ftp://, s3:// or data: fetches, whatever a feed links to
+DOWNLOAD_HANDLERS = {"file": None, "ftp": None, "s3": None, "data": None}
+# refuses non-public DNS answers for untrusted hosts at connect time (DNS rebinding)
+TWISTED_DNS_RESOLVER = "crawler.safety.PublicOnlyResolver"
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 # Scrapy >= 2.19 opens a remote-control HTTP port by default; a crawler of untrusted pages has no
@@ -44,7 +62,7 @@ DNS_TIMEOUT = 15
 # --- components ------------------------------------------------------------------------------
 DOWNLOADER_MIDDLEWARES = {
     # before RobotsTxtMiddleware (100), so not even robots.txt is fetched from a blocked address
-    "crawler.middlewares.PrivateNetworkGuardMiddleware": 50,
+    "crawler.middlewares.RequestSafetyMiddleware": 50,
 }
 ITEM_PIPELINES = {
     "crawler.pipelines.AnalyzePipeline": 300,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 import yaml
 from cssselect import GenericTranslator, SelectorError
 from lxml import etree
+from parsel.csstranslator import HTMLTranslator
 
 KINDS = frozenset({"feed", "listing", "sitemap"})
 DEFAULT_LANG = "en"
@@ -35,6 +37,8 @@ _SOURCE_KEYS = frozenset(
     }
 )
 _EXTRACT_KEYS = frozenset({"body_selector", "date_selector"})
+_LISTING_ONLY_KEYS = ("link_selector", "next_selector")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _INTERVAL_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$", re.IGNORECASE)
 _LANG_RE = re.compile(r"^[a-z]{2,3}$")
@@ -70,19 +74,43 @@ class Source:
     def url(self) -> str:
         return self.urls[0]
 
+    @property
+    def private_netlocs(self) -> tuple[str, ...]:
+        """``host:port`` of each of the source's URLs when it may use private addresses: the
+        permission covers the source's own sites, not wherever its links or redirects point."""
+        if not self.allow_private_network:
+            return ()
+        keys = []
+        for url in self.urls:
+            parts = urlsplit(url)
+            scheme = parts.scheme.lower()
+            host = (parts.hostname or "").lower()
+            keys.append(f"{host}:{parts.port or _DEFAULT_PORTS.get(scheme, 0)}")
+        return tuple(dict.fromkeys(keys))
+
+    @property
+    def private_hosts(self) -> tuple[str, ...]:
+        """Host names (no port) of :attr:`private_netlocs`, for the DNS resolver."""
+        return tuple(dict.fromkeys(key.rsplit(":", 1)[0] for key in self.private_netlocs))
+
 
 def is_xpath(selector: str) -> bool:
     """Selectors starting with "/" or "(" are XPath; anything else is CSS."""
     return selector.lstrip().startswith(("/", "("))
 
 
-def selector_problem(selector: str) -> str | None:
-    """Why ``selector`` cannot be compiled, or None when it is a valid CSS or XPath selector."""
+def selector_problem(selector: str, *, scrapy_css: bool = False) -> str | None:
+    """Why ``selector`` cannot be compiled, or None when it is a valid CSS or XPath selector.
+
+    ``scrapy_css`` accepts Scrapy's ``::text`` / ``::attr(name)`` pseudo-elements (link selectors
+    run through parsel; extraction overrides through plain lxml, which has none)."""
     if not selector.strip():
         return "empty selector"
     try:
         if is_xpath(selector):
             etree.XPath(selector)
+        elif scrapy_css:
+            HTMLTranslator().css_to_xpath(selector)
         else:
             GenericTranslator().css_to_xpath(selector)
     except (etree.XPathSyntaxError, SelectorError) as error:
@@ -115,6 +143,11 @@ def url_problem(url: object) -> str | None:
         return f"only http and https URLs are allowed: {url!r}"
     if not parts.hostname:
         return f"URL has no host: {url!r}"
+    if any(ch.isspace() or ord(ch) < 32 for ch in url.strip()):
+        return f"URL contains whitespace or control characters: {url!r}"
+    if parts.username is not None or parts.password is not None:
+        # they would be sent to every site the crawl is redirected to and end up in logs
+        return "credentials in URLs are not allowed (user:password@host)"
     try:
         parts.port  # noqa: B018 -- raises on a malformed port
     except ValueError:
@@ -181,7 +214,7 @@ def _parse_source(entry: Any, index: int, origin: str) -> Source:
         label = f"source {name.strip()!r}"
     unknown = sorted(str(key) for key in set(entry) - _SOURCE_KEYS)
     if unknown:
-        raise fail(unknown[0], "unknown field")
+        raise fail(unknown[0], _unknown_field(unknown[0], _SOURCE_KEYS))
     if not isinstance(name, str) or not name.strip():
         raise fail("name", "missing or empty")
     if "/" in name or any(ord(ch) < 32 for ch in name):
@@ -232,9 +265,11 @@ def _parse_source(entry: Any, index: int, origin: str) -> Source:
         if value is not None:
             if not isinstance(value, str):
                 raise fail(key, f"expected a CSS or XPath selector string, got {value!r}")
-            problem = selector_problem(value)
+            problem = selector_problem(value, scrapy_css=True)
             if problem:
                 raise fail(key, problem)
+            if kind != "listing":
+                raise fail(key, f"only used by kind: listing (this source is kind: {kind})")
         selectors[key] = value
     if kind == "listing" and not selectors["link_selector"]:
         raise fail("link_selector", "missing (required for kind: listing)")
@@ -266,7 +301,7 @@ def _parse_extract(raw: Any, fail: Any) -> ExtractOverrides:
         raise fail("extract", "expected a mapping with body_selector and/or date_selector")
     unknown = sorted(str(key) for key in set(raw) - _EXTRACT_KEYS)
     if unknown:
-        raise fail(f"extract.{unknown[0]}", "unknown field")
+        raise fail(f"extract.{unknown[0]}", _unknown_field(unknown[0], _EXTRACT_KEYS))
     values: dict[str, str | None] = {}
     for key in sorted(_EXTRACT_KEYS):
         value = raw.get(key)
@@ -278,3 +313,51 @@ def _parse_extract(raw: Any, fail: Any) -> ExtractOverrides:
                 raise fail(f"extract.{key}", problem)
         values[key] = value
     return ExtractOverrides(**values)
+
+
+def _unknown_field(key: str, known: frozenset[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    return f"unknown field (did you mean {close[0]!r}?)" if close else "unknown field"
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def describe_source(source: Source) -> str:
+    """One line: what a source is and how it is crawled (for ``aptwatch sources check``)."""
+    parts = [f"{source.name}: {source.kind}"]
+    parts.append(source.url if len(source.urls) == 1 else f"{len(source.urls)} URLs")
+    parts.append(f"every {_duration(source.interval)}")
+    parts.append(f"lang {source.lang}")
+    if source.kind == "listing":
+        parts.append(f"links {source.link_selector!r}")
+        if source.next_selector:
+            parts.append(f"next {source.next_selector!r} up to {source.max_pages} page(s)")
+    elif source.kind == "sitemap" and source.max_pages > 1:
+        parts.append(f"up to {source.max_pages} sitemap file(s)")
+    overrides = [
+        name
+        for name, value in (
+            ("body", source.extract.body_selector),
+            ("date", source.extract.date_selector),
+        )
+        if value
+    ]
+    if overrides:
+        parts.append(f"extract overrides: {', '.join(overrides)}")
+    if source.allow_private_network:
+        parts.append("private network allowed")
+    parts.append("enabled" if source.enabled else "disabled")
+    return ", ".join(parts)
+
+
+def check_sources(path: Path | str) -> list[str]:
+    """Validate the sources file without crawling: one summary line per source.
+
+    Raises SourcesError (one line naming the file, the source and the field) when it is invalid.
+    """
+    return [describe_source(source) for source in load_sources(path)]

@@ -147,7 +147,11 @@ def test_crawl_stores_articles_reports_per_source_and_skips_known_urls(
     again = run_crawl(sources, db_url, settings=FAST)
 
     news_again = again.source("Example News")
-    assert (news_again.entries, news_again.fetched, news_again.new_articles) == (4, 0, 0)
+    # the feeds came back byte for byte the same (no validators on this site): not even parsed
+    assert (news_again.entries, news_again.fetched, news_again.new_articles) == (0, 0, 0)
+    assert again.stats["APTWATCH_source/Example News/unchanged"] == 2
+    # the broken feed is read again in full: its errors kept its state from being remembered
+    assert len(again.source("Broken Feed").errors) == 1
     for path in ARTICLE_PATHS:
         assert test_site.count(path) == 1, f"{path} fetched again"
     assert len(rows(db_url, "SELECT id FROM articles")) == 3

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from crawler.sources import Source, SourcesError, enabled_sources, load_sources, parse_interval
+from crawler.sources import (
+    Source,
+    SourcesError,
+    check_sources,
+    enabled_sources,
+    load_sources,
+    parse_interval,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -127,6 +134,31 @@ def test_project_sources_file_is_valid() -> None:
             "    name: A\n    kind: feed\n    url: https://a.example/feed\n    max_pages: 0\n",
             "source 'A': field 'max_pages': expected a whole number >= 1, got 0",
         ),
+        (
+            "    name: A\n    kind: feed\n    url: 'https://user:pw@a.example/feed'\n",
+            "source 'A': field 'url': credentials in URLs are not allowed",
+        ),
+        (
+            "    name: A\n    kind: feed\n    url: 'https://a.example/my feed'\n",
+            "source 'A': field 'url': URL contains whitespace",
+        ),
+        (
+            "    name: A\n    kind: feed\n    url: 'https://a.example:99999/feed'\n",
+            "source 'A': field 'url': URL has an invalid port",
+        ),
+        (
+            "    name: A\n    kind: feed\n    url: https://a.example/feed\n    link_selector: a\n",
+            "source 'A': field 'link_selector': only used by kind: listing",
+        ),
+        (
+            "    name: A\n    kind: feed\n    ulr: https://a.example/feed\n",
+            "source 'A': field 'ulr': unknown field (did you mean 'url'?)",
+        ),
+        (
+            "    name: A\n    kind: feed\n    url: https://a.example/feed\n"
+            "    extract: {body_selector: 'p::text'}\n",
+            "source 'A': field 'extract.body_selector': invalid CSS selector",
+        ),
     ],
 )
 def test_invalid_entry_names_file_source_and_field(
@@ -184,3 +216,58 @@ def test_interval_units(value: str | int, seconds: int) -> None:
 def test_bad_intervals(value: str | bool) -> None:
     with pytest.raises(ValueError):
         parse_interval(value)
+
+
+def test_link_selectors_may_use_scrapy_pseudo_elements(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "sources:\n  - {name: A, kind: listing, url: 'https://a.example/',"
+        " link_selector: 'h3 a::attr(href)'}\n",
+    )
+    assert load_sources(path)[0].link_selector == "h3 a::attr(href)"
+
+
+def test_private_network_permission_covers_only_the_sources_own_hosts(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """sources:
+  - name: Local
+    kind: feed
+    urls: ['http://127.0.0.1:8000/a.rss', 'https://Intranet.example/b.rss', 'http://127.0.0.1:8000/c']
+    allow_private_network: true
+  - {name: Public, kind: feed, url: 'https://a.example/feed'}
+""",
+    )
+    local, public = load_sources(path)
+    assert local.private_netlocs == ("127.0.0.1:8000", "intranet.example:443")
+    assert local.private_hosts == ("127.0.0.1", "intranet.example")
+    assert public.private_netlocs == () and public.private_hosts == ()
+
+
+def test_check_sources_summarises_each_source(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """sources:
+  - {name: Feed, kind: feed, url: 'https://a.example/feed', interval: 30m}
+  - name: Press
+    kind: listing
+    url: https://b.example/press
+    link_selector: "h3 a"
+    next_selector: "a.next"
+    max_pages: 3
+    lang: de
+    enabled: false
+    extract: {date_selector: time}
+  - {name: Map, kind: sitemap, urls: ['https://c.example/1.xml', 'https://c.example/2.xml']}
+""",
+    )
+    assert check_sources(path) == [
+        "Feed: feed, https://a.example/feed, every 30m, lang en, enabled",
+        "Press: listing, https://b.example/press, every 1h, lang de, links 'h3 a', "
+        "next 'a.next' up to 3 page(s), extract overrides: date, disabled",
+        "Map: sitemap, 2 URLs, every 1h, lang en, enabled",
+    ]
+    assert len(check_sources(REPO_ROOT / "config" / "sources.yaml")) >= 12
+    broken = write(tmp_path, "sources:\n  - {name: X, kind: feed, url: 'gopher://x'}\n")
+    with pytest.raises(SourcesError, match="source 'X': field 'url': only http and https"):
+        check_sources(broken)

@@ -3,23 +3,37 @@
 Every source is crawled independently: a DNS failure, a timeout, an HTTP error or a broken feed is
 recorded in ``spider.source_results[name].errors`` (and the ``APTWATCH_source/<name>/errors`` stat)
 and the other sources carry on.
+
+Incremental: every source URL is polled with a conditional GET (ETag / Last-Modified from
+``url_state``); a 304 or a byte-identical body is not parsed (stats ``not_modified`` /
+``unchanged``). Its validators are kept only after a crawl in which the source had no errors, so an
+article that failed is retried next time instead of hiding behind a 304. Entries are looked up by
+URL (no timestamp watermark); a known article is fetched again, conditionally, only when the feed
+marks it updated after our last fetch or ``APTWATCH_RECHECK_AFTER`` has passed, and only a changed
+body goes through the item pipelines again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import scrapy
 from scrapy import exceptions as scrapy_exceptions
+from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.gz import gunzip
+from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.error import (
     ConnectError,
     ConnectionRefusedError,
@@ -31,7 +45,13 @@ from twisted.python.failure import Failure
 
 from crawler.feedparse import FeedEntry, FeedError, parse_feed, parse_sitemap
 from crawler.items import ArticlePage, SourceResult
-from crawler.middlewares import ALLOW_PRIVATE_META_KEY, PrivateNetworkBlocked
+from crawler.middlewares import (
+    PRIVATE_NETLOCS_META_KEY,
+    SOURCE_META_KEY,
+    PrivateNetworkBlocked,
+    UnsafeRequest,
+)
+from crawler.safety import blocked_resolution, trusted_hosts
 from crawler.sources import Source, enabled_sources, is_xpath
 
 if TYPE_CHECKING:
@@ -39,7 +59,10 @@ if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
     from sqlalchemy.orm import Session, sessionmaker
 
+    from storage.records import UrlState
+
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _scrapy_errors(*names: str) -> tuple[type[BaseException], ...]:
@@ -68,8 +91,11 @@ _CONNECT_ERRORS: tuple[type[BaseException], ...] = (
 )
 ROBOTS_FORBIDDEN = "Forbidden by robots.txt"
 
-SOURCE_META_KEY = "aptwatch_source"
 PAGE_META_KEY = "aptwatch_page"
+DEFAULT_RECHECK_AFTER = 7 * 24 * 3600
+_STATE_BATCH_SIZE = 50
+_MAXSIZE_RE = re.compile(r"larger than download max size \((\d+)\)")
+_DECOMPRESSED_RE = re.compile(r"exceeded DOWNLOAD_MAXSIZE \((\d+) B\) during decompression")
 _HTML_TYPES = (b"text/html", b"application/xhtml+xml")
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -80,13 +106,32 @@ def describe_failure(failure: Failure) -> str:
     if isinstance(error, HttpError):
         response = error.response
         return f"HTTP {response.status}" if response is not None else "HTTP error"
+    request = getattr(failure, "request", None)
+    blocked = (
+        blocked_resolution(urlparse_cached(request).hostname or "")
+        if isinstance(error, _DNS_ERRORS) and request is not None
+        else None
+    )
+    if blocked is not None:
+        return f"{blocked} (set allow_private_network: true for this source)"
+    text = " ".join(str(error).split())
+    if (cap := _MAXSIZE_RE.search(text)) is not None:
+        return f"response larger than the {cap.group(1)}-byte cap (APTWATCH_MAX_RESPONSE_BYTES)"
+    if (cap := _DECOMPRESSED_RE.search(text)) is not None:
+        return (
+            f"decompressed response larger than the {cap.group(1)}-byte cap "
+            "(APTWATCH_MAX_RESPONSE_BYTES; compression bomb?)"
+        )
+    tls_reason = _tls_failure(error)
+    if tls_reason is not None:
+        return f"TLS handshake failed ({tls_reason})"
     if isinstance(error, _DNS_ERRORS):
         return "DNS lookup failed (host not found)"
     if isinstance(error, _TIMEOUT_ERRORS):
         return "timed out"
     if isinstance(error, _REFUSED_ERRORS):
         return "connection refused"
-    if isinstance(error, PrivateNetworkBlocked):
+    if isinstance(error, PrivateNetworkBlocked | UnsafeRequest):
         return str(error)
     if isinstance(error, IgnoreRequest):
         text = str(error) or "request ignored"
@@ -96,6 +141,79 @@ def describe_failure(failure: Failure) -> str:
         return f"connection failed ({text or type(error).__name__})"
     text = " ".join(str(error).split())[:300]
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _cause_of_type(error: BaseException, wanted: type[T]) -> T | None:
+    """``error`` or the first exception in its cause/context chain of type ``wanted``."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, wanted):
+            return current
+        seen.add(id(current))
+        inner = getattr(current, "reasons", None)  # Twisted's ResponseNeverReceived & co.
+        if inner:
+            for reason in inner:
+                found = _cause_of_type(getattr(reason, "value", reason), wanted)
+                if found is not None:
+                    return found
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _tls_failure(error: BaseException) -> str | None:
+    """What OpenSSL said when a TLS handshake failed (e.g. "certificate verify failed")."""
+    from OpenSSL import SSL
+
+    ssl_error = _cause_of_type(error, SSL.Error)
+    if ssl_error is None:
+        return None
+    reasons = [
+        str(entry[-1])
+        for entry in (ssl_error.args[0] if ssl_error.args else ())
+        if isinstance(entry, tuple) and entry
+    ]
+    return "; ".join(dict.fromkeys(reasons)) or "handshake failed"
+
+
+@dataclass
+class _Fetched:
+    """Validators and body hash of one response, written to ``url_state`` once it is handled."""
+
+    url: str
+    status: int | None
+    etag: str | None = None
+    last_modified: str | None = None
+    content_hash: str | None = None
+    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def _header(response: Response, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    if not value:
+        return None
+    text = value.decode("latin-1").strip()
+    return text[:250] or None  # a hostile server must not fill the database
+
+
+def _fetched(response: Response, url: str) -> _Fetched:
+    return _Fetched(
+        url=url,
+        status=response.status,
+        etag=_header(response, b"ETag"),
+        last_modified=_header(response, b"Last-Modified"),
+        content_hash=hashlib.sha256(response.body).hexdigest(),
+    )
+
+
+def _conditional_headers(state: UrlState | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if state is not None:
+        if state.etag:
+            headers["If-None-Match"] = state.etag
+        if state.last_modified:
+            headers["If-Modified-Since"] = state.last_modified
+    return headers
 
 
 class FeedsSpider(scrapy.Spider):
@@ -121,13 +239,27 @@ class FeedsSpider(scrapy.Spider):
         self._sources_by_name: dict[str, Source] = {}
         self._followed: dict[str, int] = {}
         self._max_entries = 100
+        self._recheck_after = timedelta(seconds=DEFAULT_RECHECK_AFTER)
         self._session_factory: sessionmaker[Session] | None = None
         self._engine: Any = None
+        # one thread for every database call the spider makes: SQLite sees one writer from here
+        self._db_executor: ThreadPoolExecutor | None = None
+        # url_state of each source URL as the crawl began (for conditional GETs)
+        self._source_states: dict[str, UrlState] = {}
+        # per source: what its feed/listing/sitemap requests returned, written when the crawl ends
+        self._source_fetches: dict[str, list[_Fetched]] = {}
+        self._over_limit: set[str] = set()
+        # article URL -> what its response said, written once the item pipelines stored it
+        self._pending_articles: dict[str, _Fetched] = {}
+        # article fetch states waiting to be written, in batches: one transaction per article
+        # would compete with the store pipeline for SQLite's write lock
+        self._unsaved_articles: list[_Fetched] = []
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> FeedsSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider._configure(crawler.settings)
+        crawler.signals.connect(spider._on_item_scraped, signal=signals.item_scraped)
         return spider
 
     def _configure(self, settings: BaseSettings) -> None:
@@ -136,12 +268,22 @@ class FeedsSpider(scrapy.Spider):
         )
         self.database_url = self._database_url_arg or settings.get("APTWATCH_DATABASE_URL") or ""
         self._max_entries = settings.getint("APTWATCH_MAX_ENTRIES_PER_SOURCE", 100)
+        recheck = settings.getint("APTWATCH_RECHECK_AFTER", DEFAULT_RECHECK_AFTER)
+        if recheck < 0:
+            raise ValueError("APTWATCH_RECHECK_AFTER must be a number of seconds >= 0")
+        self._recheck_after = timedelta(seconds=recheck)
         # a bad sources file fails here, before any request is made
         self.sources = enabled_sources(self.sources_file)
+        # the scheduler crawls only the sources that are due
+        only = set(settings.getlist("APTWATCH_SOURCE_NAMES"))
+        if only:
+            self.sources = [source for source in self.sources if source.name in only]
         self._sources_by_name = {source.name: source for source in self.sources}
         self.source_results = {
             source.name: SourceResult(source.name, source.kind) for source in self.sources
         }
+        # the DNS resolver lets only these names resolve to private addresses
+        trusted_hosts.add(host for source in self.sources for host in source.private_hosts)
 
     # --- bookkeeping -------------------------------------------------------------------------
 
@@ -149,6 +291,10 @@ class FeedsSpider(scrapy.Spider):
         """Add to a per-source counter and to the matching ``APTWATCH_source/...`` stat."""
         result = self.source_results[source_name]
         setattr(result, key, getattr(result, key) + amount)
+        self.crawler.stats.inc_value(f"APTWATCH_source/{source_name}/{key}", amount)
+
+    def stat(self, source_name: str, key: str, amount: int = 1) -> None:
+        """A per-source stat without a field on SourceResult."""
         self.crawler.stats.inc_value(f"APTWATCH_source/{source_name}/{key}", amount)
 
     def record_error(self, source_name: str, message: str) -> None:
@@ -161,7 +307,11 @@ class FeedsSpider(scrapy.Spider):
     def _source_of(self, request: Request) -> Source:
         return self._sources_by_name[request.meta[SOURCE_META_KEY]]
 
-    # --- known URLs (database, off the reactor) ----------------------------------------------
+    # --- database (off the reactor, on the spider's one database thread) ----------------------
+
+    async def _in_db_thread(self, function: Callable[..., T], *args: Any) -> T:
+        assert self._db_executor is not None
+        return await asyncio.get_running_loop().run_in_executor(self._db_executor, function, *args)
 
     def _open_database(self) -> None:
         from storage import make_engine, make_session_factory
@@ -169,94 +319,221 @@ class FeedsSpider(scrapy.Spider):
         self._engine = make_engine(self.database_url)
         self._session_factory = make_session_factory(self._engine)
 
-    def _known_urls(self, urls: Sequence[str]) -> set[str]:
+    def _load_states(self, urls: Sequence[str]) -> dict[str, UrlState]:
+        from storage import get_url_state
+
+        assert self._session_factory is not None
+        with self._session_factory() as session:
+            states = {url: get_url_state(session, url) for url in urls}
+        return {url: state for url, state in states.items() if state is not None}
+
+    def _article_states(self, urls: Sequence[str]) -> dict[str, tuple[bool, UrlState | None]]:
+        """For each URL: whether an article is stored under it, and its url_state."""
         from storage import get_url_state, is_known_url
 
-        def known(session: Session, url: str) -> bool:
-            if is_known_url(session, url):
-                return True
-            state = get_url_state(session, url)  # fetched before, stored as a duplicate
-            return state is not None and state.last_status == 200
-
-        if self._session_factory is None:
-            return set()
+        assert self._session_factory is not None
         with self._session_factory() as session:
-            return {url for url in urls if known(session, url)}
+            return {url: (is_known_url(session, url), get_url_state(session, url)) for url in urls}
 
-    async def _filter_known(self, source: Source, entries: Sequence[FeedEntry]) -> list[FeedEntry]:
-        if self._session_factory is None or not entries:
-            return list(entries)
+    def _save_fetches(self, fetches: Sequence[_Fetched]) -> None:
+        from storage import put_url_state
+
+        if self._session_factory is None or not fetches:
+            return
+        with self._session_factory() as session:
+            for fetch in fetches:
+                put_url_state(
+                    session,
+                    fetch.url,
+                    status=fetch.status,
+                    etag=fetch.etag,
+                    last_modified=fetch.last_modified,
+                    content_hash=fetch.content_hash,
+                    fetched_at=fetch.fetched_at,
+                )
+            session.commit()
+
+    async def _save(self, fetches: Sequence[_Fetched], what: str) -> None:
+        if self._session_factory is None:
+            return
         try:
-            known = await asyncio.to_thread(self._known_urls, [entry.url for entry in entries])
+            await self._in_db_thread(self._save_fetches, fetches)
+        except Exception as error:  # the next crawl only does more work than needed
+            logger.warning("cannot record the fetch state of %s: %s", what, error)
+
+    def _recheck_due(self, entry: FeedEntry, state: UrlState, now: datetime) -> str | None:
+        """Why a known article is fetched again ("updated", "recheck"), or None to skip it."""
+        last = state.last_fetched or state.last_seen
+        if entry.updated is not None and entry.updated > last:
+            return "updated"
+        if now - last >= self._recheck_after:
+            return "recheck"
+        return None
+
+    async def _plan_articles(
+        self, source: Source, entries: Sequence[FeedEntry]
+    ) -> list[tuple[FeedEntry, UrlState | None]]:
+        """The entries to fetch, each with its url_state when it is a re-check of a known URL.
+
+        No "newer than the last run" watermark: every entry is looked up by URL, so entries that
+        share a timestamp with one already seen are never lost."""
+        if self._session_factory is None or not entries:
+            return [(entry, None) for entry in entries]
+        try:
+            known = await self._in_db_thread(self._article_states, [e.url for e in entries])
         except Exception as error:  # the store pipeline reports database trouble itself
             logger.warning("source %r: cannot check known URLs: %s", source.name, error)
-            return list(entries)
-        self.crawler.stats.inc_value(f"APTWATCH_source/{source.name}/known", len(known))
-        return [entry for entry in entries if entry.url not in known]
+            return [(entry, None) for entry in entries]
+        now = datetime.now(UTC)
+        planned: list[tuple[FeedEntry, UrlState | None]] = []
+        for entry in entries:
+            stored, state = known[entry.url]
+            if state is None or state.last_status not in (200, 304):
+                if stored:  # stored before fetch states were kept: nothing to compare with
+                    self.stat(source.name, "known")
+                else:
+                    planned.append((entry, None))
+                continue
+            reason = self._recheck_due(entry, state, now)
+            if reason is None:
+                self.stat(source.name, "known")
+            else:
+                self.stat(source.name, f"refetch_{reason}")
+                planned.append((entry, state))
+        return planned
 
-    def closed(self, reason: str) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
+    async def _remember_article(self, fetch: _Fetched) -> None:
+        self._unsaved_articles.append(fetch)
+        if len(self._unsaved_articles) >= _STATE_BATCH_SIZE:
+            batch, self._unsaved_articles = self._unsaved_articles, []
+            await self._save(batch, f"{len(batch)} article URLs")
+
+    async def closed(self, reason: str) -> None:
+        try:
+            batch, self._unsaved_articles = self._unsaved_articles, []
+            await self._save(batch, f"{len(batch)} article URLs")
+            await self._save_source_fetches()
+        finally:
+            if self._db_executor is not None:
+                self._db_executor.shutdown(wait=True)
+            if self._engine is not None:
+                self._engine.dispose()
+
+    async def _save_source_fetches(self) -> None:
+        """Keep a source's validators only when everything it listed was handled: a source whose
+        articles failed must be read in full next time, not answered with a 304."""
+        fetches: list[_Fetched] = []
+        for name, fetched in self._source_fetches.items():
+            clean = not self.source_results[name].errors and name not in self._over_limit
+            for fetch in fetched:
+                if not clean and fetch.status != 304:
+                    fetch = _Fetched(fetch.url, fetch.status, fetched_at=fetch.fetched_at)
+                fetches.append(fetch)
+        await self._save(fetches, "source URLs")
+
+    async def _on_item_scraped(self, item: Any) -> None:
+        if not isinstance(item, ArticlePage):
+            return
+        fetch = self._pending_articles.pop(item.url, None)
+        if fetch is not None:
+            await self._remember_article(fetch)
 
     # --- requests ------------------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Any]:
         if self.database_url:
+            self._db_executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="aptwatch-spider-db"
+            )
             try:
-                await asyncio.to_thread(self._open_database)
+                await self._in_db_thread(self._open_database)
+                urls = [url for source in self.sources for url in source.urls]
+                self._source_states = await self._in_db_thread(self._load_states, urls)
             except Exception as error:
                 logger.warning("cannot open database to skip known articles: %s", error)
+                self._session_factory = None
         for source in self.sources:
             for url in source.urls:
-                yield self._source_request(source, url, page=1)
+                yield self._source_request(source, url, page=1, state=self._source_states.get(url))
 
-    def _source_request(self, source: Source, url: str, page: int) -> Request:
+    def _meta(self, source: Source, **extra: Any) -> dict[str, Any]:
+        return {
+            SOURCE_META_KEY: source.name,
+            PRIVATE_NETLOCS_META_KEY: source.private_netlocs,
+            **extra,
+        }
+
+    def _source_request(
+        self, source: Source, url: str, page: int, state: UrlState | None = None
+    ) -> Request:
         callbacks = {
             "feed": self.parse_feed,
             "listing": self.parse_listing,
             "sitemap": self.parse_sitemap,
         }
+        headers = _conditional_headers(state)
+        meta = self._meta(source, **{PAGE_META_KEY: page})
+        if headers:
+            meta["handle_httpstatus_list"] = [304]
         return Request(
             url,
             # two sources may share a URL (e.g. one feed, two names); each must get its response
             dont_filter=True,
             callback=callbacks[source.kind],
             errback=self.on_source_error,
-            meta={
-                SOURCE_META_KEY: source.name,
-                PAGE_META_KEY: page,
-                ALLOW_PRIVATE_META_KEY: source.allow_private_network,
-            },
+            headers=headers or None,
+            meta=meta,
         )
 
-    def _article_request(self, source: Source, entry: FeedEntry) -> Request:
+    def _article_request(
+        self, source: Source, entry: FeedEntry, previous: UrlState | None = None
+    ) -> Request:
+        headers = _conditional_headers(previous)
+        meta = self._meta(source)
+        if headers:
+            meta["handle_httpstatus_list"] = [304]
         return Request(
             entry.url,
             callback=self.parse_article,
             errback=self.on_article_error,
-            cb_kwargs={"entry": entry},
-            meta={
-                SOURCE_META_KEY: source.name,
-                ALLOW_PRIVATE_META_KEY: source.allow_private_network,
-            },
+            cb_kwargs={"entry": entry, "previous": previous},
+            headers=headers or None,
+            meta=meta,
         )
 
     async def _follow(self, source: Source, entries: Sequence[FeedEntry]) -> AsyncIterator[Request]:
         self.count(source.name, "entries", len(entries))
         room = max(0, self._max_entries - self._followed.get(source.name, 0))
         if len(entries) > room:
-            self.crawler.stats.inc_value(
-                f"APTWATCH_source/{source.name}/over_limit", len(entries) - room
-            )
+            self._over_limit.add(source.name)
+            self.stat(source.name, "over_limit", len(entries) - room)
         chosen = list(_unique(entries))[:room]
         self._followed[source.name] = self._followed.get(source.name, 0) + len(chosen)
-        for entry in await self._filter_known(source, chosen):
-            yield self._article_request(source, entry)
+        for entry, previous in await self._plan_articles(source, chosen):
+            yield self._article_request(source, entry, previous)
+
+    def _source_unchanged(self, source: Source, response: Response) -> bool:
+        """Record the response of a source URL; True when it need not be parsed again."""
+        url = response.request.url if response.request is not None else response.url
+        if response.status == 304:
+            self._source_fetches.setdefault(source.name, []).append(_Fetched(url, 304))
+            self.stat(source.name, "not_modified")
+            return True
+        fetch = _fetched(response, url)
+        self._source_fetches.setdefault(source.name, []).append(fetch)
+        previous = self._source_states.get(url)
+        # servers without ETag/Last-Modified still send the same bytes for an unchanged feed
+        if previous is not None and previous.content_hash == fetch.content_hash:
+            self.stat(source.name, "unchanged")
+            return True
+        return False
 
     # --- callbacks -----------------------------------------------------------------------------
 
     async def parse_feed(self, response: Response) -> AsyncIterator[Request]:
         source = self._source_of(response.request)  # type: ignore[arg-type]
+        if self._source_unchanged(source, response):
+            return
         try:
             parsed = await asyncio.to_thread(parse_feed, response.body, response.url)
         except FeedError as error:
@@ -273,6 +550,8 @@ class FeedsSpider(scrapy.Spider):
     async def parse_listing(self, response: Response) -> AsyncIterator[Request]:
         source = self._source_of(response.request)  # type: ignore[arg-type]
         page = int(response.meta.get(PAGE_META_KEY, 1))
+        if self._source_unchanged(source, response):
+            return
         if not isinstance(response, TextResponse) or not response.body.strip():
             self.record_error(source.name, f"listing {response.url}: empty or non-HTML response")
             return
@@ -292,10 +571,14 @@ class FeedsSpider(scrapy.Spider):
     async def parse_sitemap(self, response: Response) -> AsyncIterator[Request]:
         source = self._source_of(response.request)  # type: ignore[arg-type]
         page = int(response.meta.get(PAGE_META_KEY, 1))
+        if self._source_unchanged(source, response):
+            return
         body = response.body
         if body.startswith(_GZIP_MAGIC):
             try:
-                max_size = self.crawler.settings.getint("DOWNLOAD_MAXSIZE")
+                max_size = int(response.meta.get("download_maxsize") or 0) or (
+                    self.crawler.settings.getint("DOWNLOAD_MAXSIZE")
+                )
                 body = await asyncio.to_thread(gunzip, body, max_size=max_size)
             except Exception as error:
                 self.record_error(source.name, f"sitemap {response.url}: bad gzip data ({error})")
@@ -313,8 +596,14 @@ class FeedsSpider(scrapy.Spider):
         async for request in self._follow(source, content.entries):
             yield request
 
-    def parse_article(self, response: Response, entry: FeedEntry) -> Iterator[ArticlePage]:
+    async def parse_article(
+        self, response: Response, entry: FeedEntry, previous: UrlState | None = None
+    ) -> AsyncIterator[ArticlePage]:
         source = self._source_of(response.request)  # type: ignore[arg-type]
+        if response.status == 304:
+            self.stat(source.name, "not_modified")
+            await self._remember_article(_Fetched(entry.url, 304))
+            return
         content_type = (response.headers.get(b"Content-Type") or b"").lower()
         if content_type and not content_type.startswith(_HTML_TYPES):
             kind = content_type.split(b";")[0].decode("latin-1")
@@ -323,7 +612,16 @@ class FeedsSpider(scrapy.Spider):
         if not response.body.strip():
             self.record_error(source.name, f"article {entry.url}: empty response body")
             return
+        fetch = _fetched(response, entry.url)
+        if previous is not None:
+            if previous.content_hash == fetch.content_hash:
+                self.stat(source.name, "unchanged")
+                await self._remember_article(fetch)
+                return
+            # a changed page goes through analysis and storage again
+            self.stat(source.name, "changed")
         self.count(source.name, "fetched")
+        self._pending_articles[entry.url] = fetch
         yield ArticlePage(
             url=entry.url,
             response_url=response.url,
@@ -332,7 +630,7 @@ class FeedsSpider(scrapy.Spider):
             source_url=source.url,
             source_lang=source.lang,
             html=response.body,
-            fetched_at=datetime.now(UTC),
+            fetched_at=fetch.fetched_at,
             entry_title=entry.title,
             entry_published=entry.published,
             body_selector=source.extract.body_selector,
@@ -344,17 +642,34 @@ class FeedsSpider(scrapy.Spider):
     def on_source_error(self, failure: Failure) -> None:
         request: Request = failure.request  # type: ignore[attr-defined]
         source = self._source_of(request)
-        self.record_error(source.name, f"{source.kind} {request.url}: {describe_failure(failure)}")
+        error = failure.value
+        status = error.response.status if isinstance(error, HttpError) and error.response else None
+        first_url = _requested_url(request)
+        self._source_fetches.setdefault(source.name, []).append(_Fetched(first_url, status))
+        self.record_error(
+            source.name, f"{source.kind} {_where(request)}: {describe_failure(failure)}"
+        )
 
     def on_article_error(self, failure: Failure) -> None:
         request: Request = failure.request  # type: ignore[attr-defined]
         source = self._source_of(request)
         if isinstance(failure.value, IgnoreRequest) and str(failure.value) == ROBOTS_FORBIDDEN:
             # the site asked crawlers to stay away from this page: respected, not a failure
-            self.crawler.stats.inc_value(f"APTWATCH_source/{source.name}/robots_forbidden")
+            self.stat(source.name, "robots_forbidden")
             logger.info("source %r: skipped %s (robots.txt)", source.name, request.url)
             return
-        self.record_error(source.name, f"article {request.url}: {describe_failure(failure)}")
+        self.record_error(source.name, f"article {_where(request)}: {describe_failure(failure)}")
+
+
+def _requested_url(request: Request) -> str:
+    """The URL the spider asked for, before any redirect."""
+    chain = request.meta.get("redirect_urls")
+    return str(chain[0]) if chain else request.url
+
+
+def _where(request: Request) -> str:
+    first = _requested_url(request)
+    return first if first == request.url else f"{first} (redirected to {request.url})"
 
 
 def _unique(entries: Iterable[FeedEntry]) -> Iterator[FeedEntry]:

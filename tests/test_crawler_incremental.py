@@ -1,0 +1,174 @@
+"""Incremental crawling against a local site whose feed and pages change between runs.
+
+The site honours conditional GETs (ETag / If-None-Match) the way real servers do; each run is a
+real crawl in a child process into one SQLite database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+from sqlalchemy import text
+
+from aptwatch.localsite import LocalSite, Response
+from crawler.run import run_crawl
+from storage import make_engine
+
+# analysis (spaCy) is beside the point here and the slowest part of starting a crawl
+FAST = {
+    "AUTOTHROTTLE_ENABLED": False,
+    "DOWNLOAD_DELAY": 0,
+    "LOG_LEVEL": "WARNING",
+    "APTWATCH_ANALYZE_ENABLED": False,
+}
+SAME_TIME = "Tue, 03 Mar 2026 09:15:00 GMT"
+
+
+@dataclass
+class Page:
+    """A resource served with an ETag derived from its body; a matching If-None-Match gets 304."""
+
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    status: int = 200
+    conditional_requests: list[str] = field(default_factory=list)
+
+    def __call__(self, handler: BaseHTTPRequestHandler) -> Response:
+        etag = '"' + hashlib.sha1(self.body).hexdigest()[:16] + '"'
+        asked = handler.headers.get("If-None-Match")
+        if asked:
+            self.conditional_requests.append(asked)
+        if self.status != 200:
+            return Response(self.status, b"unavailable")
+        if asked == etag:
+            return Response(304, b"", {"ETag": etag})
+        return Response(200, self.body, {"Content-Type": self.content_type, "ETag": etag})
+
+
+def article(title: str, sentence: str) -> bytes:
+    return (
+        f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
+        f"<p>{sentence} Officials gave more details on Tuesday about the incident, which "
+        "affected several agencies and is still being investigated by national authorities.</p>"
+        "</article></body></html>"
+    ).encode()
+
+
+def feed(site: LocalSite, *items: tuple[str, str, str | None]) -> bytes:
+    """RSS items (path, pubDate, atom:updated or None)."""
+    entries = []
+    for path, published, updated in items:
+        extra = f"<atom:updated>{updated}</atom:updated>" if updated else ""
+        entries.append(
+            f"<item><title>{path}</title><link>{site.url(path)}</link>"
+            f"<pubDate>{published}</pubDate>{extra}</item>"
+        )
+    return (
+        '<?xml version="1.0"?><rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom">'
+        f"<channel><title>t</title>{''.join(entries)}</channel></rss>"
+    ).encode()
+
+
+def scalar_rows(db_url: str, sql: str) -> list[object]:
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            return [row[0] for row in connection.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
+def test_conditional_gets_same_timestamps_updates_and_rechecks(
+    tmp_path: Path, local_site: LocalSite
+) -> None:
+    site = local_site
+    pages = {
+        "/a.html": Page(article("Alpha", "APT28 was behind the attack on the ministry.")),
+        "/b.html": Page(article("Bravo", "A second story published at the very same minute.")),
+        "/c.html": Page(article("Charlie", "An older story about ransomware at a hospital.")),
+        "/flaky.html": Page(article("Flaky", "This page fails on the first crawl."), status=500),
+    }
+    for path, page in pages.items():
+        site.routes[path] = page
+    news = Page(
+        feed(
+            site, ("/a.html", SAME_TIME, None), ("/c.html", "Mon, 02 Mar 2026 08:00:00 GMT", None)
+        ),
+        content_type="application/rss+xml",
+    )
+    flaky_feed = Page(feed(site, ("/flaky.html", SAME_TIME, None)), "application/rss+xml")
+    site.routes["/news.rss"] = news
+    site.routes["/flaky.rss"] = flaky_feed
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        f"""sources:
+  - {{name: News, kind: feed, url: '{site.url("news.rss")}', allow_private_network: true}}
+  - {{name: Flaky, kind: feed, url: '{site.url("flaky.rss")}', allow_private_network: true}}
+""",
+        encoding="utf-8",
+    )
+    db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+
+    first = run_crawl(sources, db_url, settings=FAST)
+
+    assert first.source("News").new_articles == 2
+    assert first.source("Flaky").errors == (f"article {site.url('flaky.html')}: HTTP 500",)
+
+    # --- nothing changed: one conditional request per feed that was fully handled, no parse
+    pages["/flaky.html"].status = 200
+    second = run_crawl(sources, db_url, settings=FAST)
+
+    assert news.conditional_requests and second.stats["APTWATCH_source/News/not_modified"] == 1
+    assert site.count("/news.rss") == 2  # one request per run
+    assert second.source("News").entries == 0  # a 304 is not parsed
+    assert site.count("/a.html") == site.count("/c.html") == 1
+    # the flaky feed's validators were not kept (an article failed), so it was read again in full
+    assert flaky_feed.conditional_requests == []
+    assert second.source("Flaky").new_articles == 1 and site.count("/flaky.html") == 2
+
+    # --- a new entry shares the first one's timestamp; the first is marked updated; a third has
+    # not been looked at for 8 days (the stored fetch time is moved back, not the clock)
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    news.body = feed(
+        site,
+        ("/a.html", SAME_TIME, later.strftime("%Y-%m-%dT%H:%M:%SZ")),
+        ("/b.html", SAME_TIME, None),
+        ("/c.html", "Mon, 02 Mar 2026 08:00:00 GMT", None),
+    )
+    eight_days_ago = (datetime.now(UTC) - timedelta(days=8)).strftime("%Y-%m-%d %H:%M:%S")
+    engine = make_engine(db_url)
+    with engine.begin() as connection:
+        updated = connection.execute(
+            text("UPDATE url_state SET last_fetched = :when WHERE url = :url"),
+            {"when": eight_days_ago, "url": site.url("c.html")},
+        )
+        assert updated.rowcount == 1
+    engine.dispose()
+    pages["/c.html"].body = article("Charlie", "A corrected story: APT29 hacked the hospital.")
+
+    third = run_crawl(sources, db_url, settings=FAST)
+
+    stats = third.stats
+    assert site.count("/b.html") == 1  # new, though no newer than an entry already seen
+    assert site.count("/a.html") == 2 and pages["/a.html"].conditional_requests  # updated entry
+    assert stats["APTWATCH_source/News/refetch_updated"] == 1
+    assert stats["APTWATCH_source/News/not_modified"] == 1  # its page answered 304
+    assert site.count("/c.html") == 2 and stats["APTWATCH_source/News/refetch_recheck"] == 1
+    assert stats["APTWATCH_source/News/changed"] == 1  # went through the pipelines again
+    assert third.source("News").fetched == 2  # b (new) and c (changed)
+    urls = scalar_rows(db_url, "SELECT url FROM articles ORDER BY url")
+    assert urls == [site.url(p) for p in ("a.html", "b.html", "c.html", "flaky.html")]
+
+    # --- and a run over unchanged sources fetches no article at all
+    before = len(site.requests)
+    fourth = run_crawl(sources, db_url, settings=FAST)
+
+    article_requests = [p for p in site.requests[before:] if p.endswith(".html")]
+    assert article_requests == []
+    assert fourth.stats["APTWATCH_source/News/not_modified"] == 1
+    assert fourth.stats["APTWATCH_source/Flaky/not_modified"] == 1
+    assert sum(s.fetched for s in fourth.sources) == 0 and fourth.ok
