@@ -106,3 +106,41 @@ def test_sigterm_stops_the_loop_between_steps(tmp_path: Path) -> None:
     assert cycles == [1]
     assert "stopped" in out.getvalue()
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers restored
+
+
+def test_a_cycle_crawls_only_the_due_sources_and_skips_leased_ones(tmp_path: Path) -> None:
+    from aptwatch.commands import DEMO_SITE, crawl_and_alert, upgrade_database
+    from aptwatch.localsite import serve
+    from storage import acquire_crawl_lease, make_engine, make_session_factory
+
+    with serve(DEMO_SITE) as site:
+        sources = tmp_path / "sources.yaml"
+        sources.write_text(
+            "sources:\n"
+            f"  - {{name: Wire, kind: feed, url: '{site.url('/news.rss')}',"
+            " allow_private_network: true}\n"
+            f"  - {{name: Analysis, kind: feed, url: '{site.url('/analysis.atom')}',"
+            " allow_private_network: true}\n",
+            encoding="utf-8",
+        )
+        config = Config(
+            database_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+            sources_file=sources,
+            apprise_config=None,
+            data_dir=tmp_path,
+        )
+        upgrade_database(config)
+        engine = make_engine(config.database_url)
+        with make_session_factory(engine)() as session:
+            assert acquire_crawl_lease(session, "Analysis", "another-host:1", 600)
+            session.commit()
+        engine.dispose()
+        out = io.StringIO()
+
+        outcome = crawl_and_alert(config, ["Wire", "Analysis"], out, threading.Event())
+
+    assert outcome is not None
+    assert [source.name for source in outcome.crawl.sources] == ["Wire"]
+    assert site.count("/news.rss") == 1
+    assert site.count("/analysis.atom") == 0  # another aptwatch holds its lease
+    assert "skipped (crawled elsewhere right now): Analysis" in out.getvalue()
