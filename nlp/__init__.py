@@ -4,12 +4,19 @@ to them. ``build_pipeline()`` builds the spaCy pipeline; ``analyze()`` runs it o
 from __future__ import annotations
 
 from spacy.language import Language
+from spacy.tokens import Doc
 
 from nlp.attribution import ATTRIBUTIONS_KEY
 from nlp.errors import KnowledgeBaseError, NlpError
 from nlp.evidence import GROUPS_KEY, AliasFilter
 from nlp.kb import Group, KnowledgeBase, load_groups
-from nlp.pipeline import build_pipeline
+from nlp.pipeline import (
+    CONTEXT_PARAGRAPHS_AFTER,
+    CONTEXT_PARAGRAPHS_BEFORE,
+    build_pipeline,
+    candidate_finder,
+)
+from nlp.prefilter import Excerpt, context_windows
 from nlp.results import AnalysisResult, Attribution, Mention
 
 __all__ = [
@@ -38,29 +45,48 @@ def _alias_filter(nlp: Language) -> AliasFilter:
     return component
 
 
-def analyze(nlp: Language, text: str, title: str | None = None) -> AnalysisResult:
+def analyze(
+    nlp: Language, text: str, title: str | None = None, *, whole_text: bool = False
+) -> AnalysisResult:
     """Mentions (char offsets into ``text``) and one attribution per group: its strongest claim.
 
     The title is read as the first paragraph: it can carry the claim, but mentions report only
-    offsets into ``text``.
+    offsets into ``text``. spaCy runs only on the paragraphs around possible group names (see
+    nlp.prefilter); ``whole_text=True`` runs it on everything instead — slower, same result.
     """
     if not isinstance(text, str):
         raise NlpError(f"text must be a string, not {type(text).__name__}")
     if title is not None and not isinstance(title, str):
         raise NlpError(f"title must be a string or None, not {type(title).__name__}")
     alias_filter = _alias_filter(nlp)
-    kb = alias_filter.kb
     prefix = f"{title.strip()}{TITLE_SEPARATOR}" if title and title.strip() else ""
-    if not alias_filter.prefilter.may_mention(prefix + text):
+    full_text = prefix + text
+    if whole_text:
+        return _result(nlp(full_text), alias_filter.kb, len(prefix), None)
+    finder = candidate_finder(nlp)
+    hits = finder.find(full_text) if finder is not None else None
+    if hits == [] or not alias_filter.prefilter.may_mention(full_text):
         return AnalysisResult()
-    doc = nlp(prefix + text)
-    shift = len(prefix)
+    if hits is None:
+        return _result(nlp(full_text), alias_filter.kb, len(prefix), None)
+    windows = context_windows(
+        full_text, hits, before=CONTEXT_PARAGRAPHS_BEFORE, after=CONTEXT_PARAGRAPHS_AFTER
+    )
+    if windows == [(0, len(full_text))]:
+        return _result(nlp(full_text), alias_filter.kb, len(prefix), None)
+    excerpt = Excerpt.of(full_text, windows)
+    return _result(nlp(excerpt.text), alias_filter.kb, len(prefix), excerpt)
 
+
+def _result(doc: Doc, kb: KnowledgeBase, shift: int, excerpt: Excerpt | None) -> AnalysisResult:
+    """Read the pipeline's spans; ``shift`` = length of the title prefix, ``excerpt`` = how the
+    doc's text maps back to the analysed text when spaCy saw only some paragraphs."""
     mentions: list[Mention] = []
     seen: set[tuple[int, int]] = set()
     for span in doc.spans.get(GROUPS_KEY, []):
-        offsets = (span.start_char, span.end_char)
-        if offsets in seen or span.start_char < shift:
+        start = span.start_char if excerpt is None else excerpt.original_offset(span.start_char)
+        offsets = (start, start + len(span.text))
+        if offsets in seen or start < shift:
             continue
         seen.add(offsets)
         group = kb.get(span._.aptwatch_group_id)
@@ -72,8 +98,8 @@ def analyze(nlp: Language, text: str, title: str | None = None) -> AnalysisResul
                 group_id=group.id,
                 group_name=group.name,
                 alias=span.text,
-                start=span.start_char - shift,
-                end=span.end_char - shift,
+                start=offsets[0] - shift,
+                end=offsets[1] - shift,
                 candidates=tuple(candidates) if len(candidates) > 1 else (),
             )
         )

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 import spacy
+from spacy.attrs import LOWER, ORTH
 from spacy.language import Language
 
 from nlp import attribution as _attribution  # noqa: F401  (registers the factory)
 from nlp import evidence as _evidence  # noqa: F401  (registers the factories)
+from nlp.attribution import ANAPHORA_LOOKBACK
 from nlp.evidence import CANDIDATES_KEY, GROUP_LABEL, AliasFilter
 from nlp.kb import KnowledgeBase
 from nlp.names import name_variants
+from nlp.prefilter import CandidateFinder
 
 GAZETTEER = "aptwatch_gazetteer"
 
@@ -56,4 +60,43 @@ def build_pipeline(kb_path: str | Path | None = None) -> Language:
     )  # type: ignore[assignment]
     alias_filter.set_kb(kb)
     nlp.add_pipe("aptwatch_attribution")
+    candidate_finder(nlp)  # built here so the first analyze() call does not pay for it
     return nlp
+
+
+# -- the fast path analyze() takes: spaCy on the paragraphs around candidate names only --------
+
+# Paragraphs of context kept around each paragraph with a candidate name. The components look
+# beyond a mention's sentence: the attribution component resolves "the group" up to
+# ANAPHORA_LOOKBACK sentences after a named one and looks for the speaker of a claim a few
+# sentences before it and in the sentence after; the alias filter reads a few tokens past a name.
+# A paragraph holds at least one sentence, so N paragraphs reach at least N sentences away.
+# A component that looks farther must raise these (tests/test_nlp_pipeline.py compares the fast
+# path with whole-text processing on real articles).
+CONTEXT_PARAGRAPHS_BEFORE = 4
+CONTEXT_PARAGRAPHS_AFTER = max(6, ANAPHORA_LOOKBACK + 2)
+
+_finders: weakref.WeakKeyDictionary[Language, tuple[int, CandidateFinder | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def candidate_finder(nlp: Language) -> CandidateFinder | None:
+    """The gazetteer's candidate finder, built once per pipeline (also for one spacy.load() read
+    from disk); None when the gazetteer matches in a way it cannot cover (token patterns, or
+    phrase patterns on an attribute other than the text or its lower case)."""
+    if GAZETTEER not in nlp.pipe_names:
+        return None
+    ruler = nlp.get_pipe(GAZETTEER)
+    if getattr(ruler, "phrase_matcher_attr", None) not in (None, "LOWER", "ORTH", LOWER, ORTH):
+        return None
+    size = len(ruler)  # type: ignore[arg-type]
+    cached = _finders.get(nlp)
+    if cached is not None and cached[0] == size:
+        return cached[1]
+    patterns = [pattern["pattern"] for pattern in ruler.patterns]  # type: ignore[attr-defined]
+    finder = None
+    if all(isinstance(pattern, str) for pattern in patterns):
+        finder = CandidateFinder.from_phrases(patterns, nlp.tokenizer)
+    _finders[nlp] = (size, finder)
+    return finder
