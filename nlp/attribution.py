@@ -61,9 +61,30 @@ STRONG_TRIGGERS = frozenset(
         "implicated",
         "culprit",
         "culprits",
+        "handiwork",
     ]
 )
-LINK_TRIGGERS = frozenset(["linked", "tied", "connected", "traced", "link", "links", "ties"])
+LINK_TRIGGERS = frozenset(
+    [
+        "linked",
+        "tied",
+        "connected",
+        "traced",
+        "link",
+        "links",
+        "ties",
+        "linking",
+        "tying",
+        "connecting",
+        "tracing",
+        "related",
+    ]
+)
+# Words that deny a tie to the group outright: "unrelated to APT28", "posing as Lazarus".
+DENIAL_TRIGGERS = frozenset(["unrelated", "separate", "distinct"])
+GROUP_NOUNS = frozenset(["group", "hackers", "gang", "crew", "actor", "team", "apt"])
+COPULA_WORDS = frozenset(["is", "are", "was", "were", "be", "been", "being"])
+FALSE_FLAG_WORDS = frozenset(["posing", "masquerading", "impersonating", "mimicking", "imitating"])
 ACTIVITY_VERBS = frozenset(
     [
         "hacked",
@@ -152,6 +173,8 @@ ACTIVITY_VERBS = frozenset(
         "sought",
         "seeks",
         "tried",
+        "trying",
+        "tries",
         "attempted",
         "abused",
         "abusing",
@@ -229,6 +252,23 @@ NEGATION_PHRASES = (
     "rule out",
     "rules out",
     "no reason to believe",
+    "no suggestion",
+    "no involvement",
+    "no role",
+    "not involved",
+    "not responsible",
+    "not behind",
+    "false flag",
+    "unrelated to",
+    "not related",
+    "not connected",
+    "not linked",
+    "not tied",
+    "separate from",
+    "distinct from",
+    "operationally separate",
+    "no links",
+    "no ties",
 )
 HEDGE_WORDS = frozenset(
     [
@@ -322,31 +362,76 @@ REPORTING_VERBS = (
     "blame|attributed|attributes|attribute|accused|accuses|linked|links|identified|warned|warns|"
     "announced|announces|revealed|reveals|observed|spotted|determined|charged|indicted|sanctioned|"
     "condemned|tracks|calls|told|wrote|noted|added|alleged|alleges|suspects|suspected|suspect|"
-    "thinks|think|"
-    "discovered|uncovered|detected"
+    "thinks|think|tied|ties|traced|traces|named|names|disclosed|discloses|published|publishes|"
+    "discovered|uncovered|detected|exposed|exposes|explained|explains|is\\s+confident|"
+    "was\\s+confident|are\\s+confident|were\\s+confident|denied|denies|dismissed|rejected|"
+    "ruled\\s+out|rules\\s+out"
+)
+# The same claims as present participles: "cited an agency attributing the attack to APT28".
+REPORTING_PARTICIPLES = (
+    "attributing|blaming|accusing|linking|tying|naming|saying|stating|claiming|concluding|"
+    "identifying|pinning"
 )
 ATTRIBUTOR_HEADS = (
     "government|researchers|researcher|officials|official|police|agency|agencies|ministry|"
     "authorities|department|experts|firm|company|investigators|analysts|prosecutors|intelligence|"
-    "office|council|centre|center|service|services|team|spokesperson|spokesman|report|minister"
+    "office|council|centre|center|service|services|team|spokesperson|spokesman|report|minister|"
+    "sources|vendor|administration|prosecutor|court|commission|bureau|directorate|command"
+)
+# Heads that only say what kind of speaker a named organisation is: "Mandiant researchers",
+# "a Trend Micro report" name Mandiant and Trend Micro.
+GENERIC_HEADS = frozenset(
+    """researchers researcher experts expert analysts analyst team teams report reports blog post
+    investigators investigation spokesperson spokesman spokeswoman firm company vendor unit
+    statement advisory analysis research findings lab labs""".split()  # noqa: SIM905
 )
 _NAME_WORD = r"[A-Z][\w.&'\u2019-]*"
 _ATTRIBUTOR = (
-    rf"(?:(?:[Tt]he|[Aa]n?)\s+)?(?:(?:{_NAME_WORD}|of|and|for|the|U\.S\.|UK|[a-z]+)\s+){{0,6}}?"
-    rf"(?:{_NAME_WORD}|(?:{ATTRIBUTOR_HEADS}))"
+    rf"(?:(?:[Tt]he|[Aa]n?)\s+)?(?:(?:{_NAME_WORD}|of|and|for|the|at|U\.S\.|UK|[a-z][\w-]*)"
+    rf"\s+){{0,6}}?(?:{_NAME_WORD}|(?:{ATTRIBUTOR_HEADS}))"
 )
 QUOTE_SPEAKER = re.compile(
     rf"[\"\u201d\u2019]\s*,?\s*(?P<who>{_ATTRIBUTOR})\s+(?:has\s+|have\s+)?(?:{REPORTING_VERBS})\b"
 )
 INVERTED_SPEAKER = re.compile(
-    rf"[\"\u201d\u2019]\s*,?\s*(?:said|says|wrote|added|noted|explained)\s+(?P<who>{_ATTRIBUTOR})(?=[,.;]|$)"
+    rf"[\"\u201d\u2019]\s*,?\s*(?:said|says|wrote|added|noted|explained|told)\s+"
+    rf"(?P<who>{_ATTRIBUTOR})(?=[,.;]|\s+(?:in|on|at|to)\b|$)"
 )
-ACCORDING_TO = re.compile(rf"\b[Aa]ccording to\s+(?P<who>{_ATTRIBUTOR})")
+# The sentence after a quote: "said a spokesperson for the ministry."
+LEADING_SPEAKER = re.compile(
+    rf"^\s*(?:said|says|wrote|added|noted|explained|told)\s+(?P<who>{_ATTRIBUTOR})(?=[,.;]|\s+(?:in|on|at|to)\b|$)"
+)
+# "according to U.S. intelligence agencies": the phrase runs to the next clause boundary.
+ACCORDING_TO = re.compile(
+    r"\b[Aa]ccording to\s+(?P<who>[^,;:()\n\"\u201c\u201d]{2,90}?)"
+    r"(?=\s*(?:[,;:()\"\u201c\u201d]|(?<!\b[A-Z])\.(?:\s|$)|$)|\s+(?:who|which|that|in\s+a|on|"
+    r"last|this|"
+    r"earlier|published|released)\b)"
+)
+# "was accused by multiple security companies, the DHS and the FBI of ..."
+PASSIVE_AGENT = re.compile(
+    r"\b(?:accused|blamed|attributed|linked|tied|named|identified|charged|indicted|sanctioned|"
+    r"traced|exposed|detected|tracked|discovered|uncovered|reported|disclosed)\s+by\s+"
+    r"(?P<who>(?:(?:[Tt]he|[Aa]n?)\s+)?(?:(?:[\w.&'\u2019-]+),?\s+){0,9}?[\w.&'\u2019-]+)"
+    r"(?=\s*(?:[;:()]|\.(?:\s|$)|$)|\s+(?:of|as|to|in|for|on|after|last|this|with|and\s+(?:is|was))\b)"
+)
 SUBJECT_SPEAKER = re.compile(
-    rf"(?:^|[,;:\u201c\"]\s*|\b(?:and|but|as|while|after|when)\s+)(?P<who>{_ATTRIBUTOR})\s+"
-    rf"(?:has\s+|have\s+|had\s+|also\s+|now\s+|publicly\s+|formally\s+|officially\s+)?"
-    rf"(?:{REPORTING_VERBS})\b"
+    rf"(?:^|[,;:\u201c\"(]\s*|\b(?:and|but|as|while|after|when|that|which|cited|citing|quoted|"
+    rf"quoting|Meanwhile|However|Last\s+\w+|Earlier|Today|Now)\s+)(?P<who>{_ATTRIBUTOR})\s+"
+    rf"(?:has\s+|have\s+|had\s+|also\s+|now\s+|publicly\s+|formally\s+|officially\s+|"
+    rf"previously\s+|later\s+|first\s+|recently\s+|earlier\s+|(?:on|last)\s+\w+\s+)?"
+    rf"(?:{REPORTING_VERBS}|{REPORTING_PARTICIPLES})\b"
 )
+# A named organisation introduced as one: "cybersecurity firm F-Secure", "Group-IB, a security
+# company", "researchers at Kaspersky".
+NAMED_ORGANISATION = re.compile(
+    rf"\b(?:firm|company|vendor|contractor|provider|agency|researchers\s+(?:at|from)|"
+    rf"experts\s+(?:at|from)|analysts\s+(?:at|from)|specialists\s+(?:at|from))\s+"
+    rf"(?P<who>(?:{_NAME_WORD})(?:\s+{_NAME_WORD}){{0,3}})"
+    rf"|(?P<who2>(?:{_NAME_WORD})(?:\s+{_NAME_WORD}){{0,3}}),\s+(?:an?|the)\s+"
+    rf"(?:[\w-]+\s+){{0,3}}(?:firm|company|vendor|contractor|provider|agency)\b"
+)
+ATTRIBUTOR_LOOKBACK = 3  # sentences searched for the organisation "the company" stands for
 PRONOUNS = frozenset(
     [
         "it",
@@ -517,16 +602,22 @@ class AttributionDetector:
             per_group: dict[str, list[Span]] = {}
             for span in by_sentence[sent_start]:
                 per_group.setdefault(span._.aptwatch_group_id, []).append(span)
-            agency = _agency(sent.text)
+            # A sponsor stated in a sentence about one group belongs to that group.
+            agency = _agency(sent.text) if len(per_group) == 1 else None
+            country = _country_sponsor(sent.text) if len(per_group) == 1 else None
             for group_id, spans in per_group.items():
                 if agency:
                     agency_by_group.setdefault(group_id, agency)
-                country = _country_sponsor(sent.text)
                 if country:
                     country_by_group.setdefault(group_id, country)
+                if len(per_group) == 1:
+                    # "PwC said the group had mounted attacks ... called Operation Cloud Hopper":
+                    # "the group" in a sentence about one group is that group too.
+                    spans = spans + _referring_phrases(sent, spans)
                 claim = self._judge(sent, spans, group_id, len(per_group))
                 claims.append(claim)
         claims += self._anaphora_claims(doc, by_sentence, sentences)
+        _share_attributors(claims)
 
         spans_out = []
         for claim in claims:
@@ -585,8 +676,13 @@ class AttributionDetector:
             return base
         mention_index = min(positions, key=lambda p: abs(p[0] - trigger_index))[0]
         stance = _stance(lower, mention_index, trigger_index, positions)
-        attributed_by = _attributor(sent.text, [span.text for span in spans])
-        confidence = 0.55 + 0.25 * (strength >= 2) + 0.1 * (attributed_by is not None)
+        if lower[trigger_index] in DENIAL_TRIGGERS:
+            stance = "negated"  # "it believed the two were operationally separate"
+        attributed_by = _speaker(sent, [span.text for span in spans])
+        # Who makes the claim matters to a SOC: a sourced claim outranks an unsourced one.
+        confidence = 0.5 + 0.2 * (strength >= 2) + 0.2 * (attributed_by is not None)
+        if _is_heading(sent):
+            confidence -= 0.05  # titles are terse: the body says the same with its source
         if stance == "hedged":
             confidence -= 0.2
         if any(not span._.aptwatch_resolved for span in spans):
@@ -636,6 +732,84 @@ class AttributionDetector:
         return claims
 
 
+def _referring_phrases(sent: Span, named: list[Span]) -> list[Span]:
+    phrases = []
+    for match in ANAPHORA.finditer(sent.text):
+        start = sent.start_char + match.start()
+        phrase = sent.doc.char_span(start, start + len(match.group()), alignment_mode="expand")
+        # Only "the group": "the hackers", "the attackers" often mean the article's main actor
+        # while the sentence names another group in passing.
+        if phrase is None or phrase[-1].lower_ != "group":
+            continue
+        if not any(phrase.start < span.end and span.start < phrase.end for span in named):
+            phrases.append(phrase)
+    return phrases
+
+
+def _share_attributors(claims: list[Claim]) -> None:
+    """A claim without a stated source takes the source of another claim about the same group
+    in the article ("PwC said APT10 ran the campaign. ... The group, dubbed APT10, used ...").
+    Confirmations lend to confirmations and denials to denials; the confidence is unchanged."""
+    sourced: dict[tuple[str, bool], str] = {}
+    ranked = sorted(
+        (c for c in claims if c.role != BACKGROUND and c.attributed_by),
+        key=lambda c: (c.stance == "negated", -c.confidence),
+    )
+    for claim in ranked:
+        sourced.setdefault((claim.group_id, claim.stance == "negated"), claim.attributed_by or "")
+    for claim in claims:
+        if claim.role != BACKGROUND and not claim.attributed_by:
+            claim.attributed_by = sourced.get((claim.group_id, claim.stance == "negated"))
+
+
+def _is_heading(sent: Span) -> bool:
+    """A title or heading: a paragraph of its own without a final period."""
+    doc = sent.doc
+    words = [token for token in sent if not token.is_space]
+    if not words or words[-1].i + 1 >= len(doc):
+        return False
+    last = words[-1]
+    gap = last.whitespace_ + "".join(t.text for t in doc[last.i + 1 : sent.end + 1] if t.is_space)
+    return "\n" in gap and last.text not in {".", "!", "?", '"', "\u201d"}
+
+
+def _previous_sentences(sent: Span, count: int) -> list[Span]:
+    """Up to ``count`` sentences before ``sent``, nearest first."""
+    found: list[Span] = []
+    doc = sent.doc
+    start = sent.start
+    while start > 0 and len(found) < count:
+        previous = doc[start - 1].sent
+        if previous.text.strip():
+            found.append(previous)
+        start = previous.start
+    return found
+
+
+def _speaker(sent: Span, aliases: list[str]) -> str | None:
+    """Who makes the claim of ``sent``: named in it, or — for a quote or for 'it says' / 'the
+    company said' — in the sentence that closes the quote or in the sentences just before."""
+    who = _attributor(sent.text, aliases)
+    if who and not _is_generic(who):
+        return who
+    text = sent.text.strip()
+    doc = sent.doc
+    if text[:1] in {'"', "\u201c"} and sent.end < len(doc):
+        following = doc[sent.end].sent
+        for pattern in (QUOTE_SPEAKER, INVERTED_SPEAKER, LEADING_SPEAKER):
+            match = pattern.search(following.text)
+            if match:
+                quoted = _clean_attributor(match.group("who"), aliases)
+                if quoted:
+                    return quoted
+    if who or _pronoun_speaker(sent.text) or text[:1] in {'"', "\u201c"}:
+        for previous in _previous_sentences(sent, ATTRIBUTOR_LOOKBACK):
+            named = _named_organisation(previous.text, aliases)
+            if named:
+                return named
+    return who
+
+
 def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[int, int] | None:
     """(token index, strength) of the word tying activity to the group; strength 2 = explicit."""
     best: tuple[int, int] | None = None
@@ -650,34 +824,81 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
         if index in inside:
             continue
         if word in STRONG_TRIGGERS:
+            # "unclear who was behind the attack" asks the question rather than answering it.
+            if (
+                "who" in lower[max(0, index - 3) : index]
+                or "whoever" in lower[max(0, index - 3) : index]
+            ):
+                continue
             if _near(index, positions, 14):
+                offer(index, 2)
+        elif word == "work" and index + 1 < len(lower) and lower[index + 1] == "of":
+            if any(index < start <= index + 4 for start, _ in positions):
+                offer(index, 2)  # "the work of APT28"
+        elif word in FALSE_FLAG_WORDS:
+            # "hackers posing as the Lazarus Group" denies the group; "APT10 masquerading as a
+            # ministry" does not.
+            if any(index < start <= index + 4 for start, _ in positions):
+                offer(index, 2)
+        elif word in DENIAL_TRIGGERS:
+            # "unrelated to APT28", "the two were operationally separate", "distinct from"; not
+            # "breached two separate networks"
+            predicate = word == "unrelated" or lower[index + 1 : index + 2] == ["from"]
+            predicate = predicate or bool(COPULA_WORDS & set(lower[max(0, index - 4) : index]))
+            if predicate and _near(index, positions, 12):
                 offer(index, 2)
         elif word in LINK_TRIGGERS:
             # "activity linked to APT28" ties activity to the group; "APT31, linked to the MSS"
             # ties the group to a sponsor.
             following = lower[index + 1 : index + 3]
-            if ("to" in following or "with" in following) and any(
-                index < start <= index + 6 for start, _ in positions
+            object_first = [end for start, end in positions if index < start <= index + 3]
+            tail = lower[object_first[0] : object_first[0] + 5] if object_first else []
+            # "linked to APT28", "linking Sandworm hackers to the outage"
+            if (("to" in following or "with" in following) or "to" in tail or "with" in tail) and (
+                any(index < start <= index + 6 for start, _ in positions)
             ):
                 offer(index, 2)
-        elif word == "by" and any(index < start <= index + 4 for start, _ in positions):
+        elif word == "by" and any(
+            index < start <= index + (8 if _names_between(lower, index, start) else 4)
+            for start, _ in positions
+        ):
             before = [w for w in lower[max(0, index - 6) : index] if w in PASSIVE_ACTIVITY]
             # "malware developed and used by Fancy Bear" ties a tool to the group, not an attack.
             if before and not all(w in TOOL_VERBS for w in before):
-                offer(index, 2 if "out" in lower[max(0, index - 2) : index] else 1)
+                # "carried out by", "was conducted by", "new activity by APT10": the passive or
+                # the noun names the perpetrator.
+                passive = (
+                    "out" in lower[max(0, index - 2) : index]
+                    or bool(
+                        {"was", "were", "been", "being"} & set(lower[max(0, index - 3) : index - 1])
+                    )
+                    or lower[index - 1] in ACTIVITY_NOUNS
+                )
+                offer(index, 2 if passive else 1)
         elif word in ACTIVITY_VERBS:
             if any(end <= index and index - end <= 12 for _, end in positions):
                 offer(index, 1)
         elif word in ACTIVITY_NOUNS and any(0 <= index - end <= 1 for _, end in positions):
             offer(index, 1)  # "APT31 attacks", "Fancy Bear hacks"
-    for _, end in positions:  # "APT28's campaign"
-        if (
-            end + 1 < len(lower)
-            and lower[end] in {"'s", "\u2019s"}
-            and lower[end + 1] in ACTIVITY_NOUNS
-        ):
-            offer(end + 1, 1)
+    for _, end in positions:  # "APT28's campaign", "the APT10 group's resurgent activity"
+        after = end + 1 if end < len(lower) and lower[end] in GROUP_NOUNS else end
+        possessive = after + 1 < len(lower) and lower[after] in {"'s", "\u2019s"}
+        if possessive and any(word in ACTIVITY_NOUNS for word in lower[after + 1 : after + 3]):
+            offer(after + 1, 1)
+    for index, word in enumerate(lower):
+        # "APT29 involvement", "had any involvement", "APT40 was involved in the breach"
+        involvement = word == "involvement" and _near(index, positions, 6)
+        involved = word == "involved" and any(0 <= index - end <= 3 for _, end in positions)
+        if involvement or involved:
+            offer(index, 2)
     return best
+
+
+def _names_between(lower: list[str], left: int, right: int) -> bool:
+    """'by a group of hackers known as the Shadow Brokers': the agent is named further on."""
+    return any(
+        word in {"known", "called", "dubbed", "named", "calls"} for word in lower[left:right]
+    )
 
 
 def _near(index: int, positions: list[tuple[int, int]], distance: int) -> bool:
@@ -690,18 +911,23 @@ def _stance(lower: list[str], mention: int, trigger: int, positions: list[tuple[
     lo = max(0, min(mention, trigger) - 8)
     hi = min(len(lower), max(mention, trigger) + 4)
     window = lower[lo:hi]
+    mention_starts = [start for start, _ in positions]
     text = " ".join(window)
     if any(phrase in text for phrase in NEGATION_PHRASES):
         return "negated"
     for offset, word in enumerate(window):
+        index = lo + offset
+        if word in FALSE_FLAG_WORDS and any(index < start <= index + 4 for start in mention_starts):
+            return "negated"
+    for offset, word in enumerate(window):
         if word in NEGATION_WORDS:
-            following = window[offset + 1 : offset + 2]
+            # "not only", "not the only ones", "not just", "at least": no denial
+            following = [w for w in window[offset + 1 : offset + 3] if w not in {"the", "a"}]
             if following and following[0] in {"only", "just", "least"}:
                 continue
             return "negated"
     if any(phrase in text for phrase in HEDGE_PHRASES):
         return "hedged"
-    mention_starts = [start for start, _ in positions]
     for offset, word in enumerate(window):
         if word not in HEDGE_WORDS:
             continue
@@ -722,10 +948,12 @@ def _stance(lower: list[str], mention: int, trigger: int, positions: list[tuple[
 
 
 def _clean_attributor(raw: str, aliases: list[str]) -> str | None:
-    who = raw.strip(" ,;:\"\u201c\u201d'\u2019")
+    who = " ".join(raw.split()).strip(" ,;:\"\u201c\u201d'\u2019")
     if who.endswith(".") and "." not in who.split()[-1][:-1]:
         who = who[:-1]  # the sentence's period, not an abbreviation such as "U.S."
-    who = re.sub(r"^(?:and|but|as|while|after|when)\s+", "", who)
+    who = re.sub(
+        r"^(?:and|but|as|while|after|when|that|which|cited|citing|quoted|quoting)\s+", "", who
+    )
     if not who or who.split()[0].lower() in PRONOUNS:
         return None
     if any(alias.lower() in who.lower() for alias in aliases):
@@ -735,11 +963,53 @@ def _clean_attributor(raw: str, aliases: list[str]) -> str | None:
     words = who.split()
     if len(words) > 8:
         who = " ".join(words[-8:])
+    return _named_part(who)
+
+
+def _named_part(who: str) -> str:
+    """'Mandiant researchers' -> 'Mandiant', 'researchers at Kaspersky' -> 'Kaspersky',
+    'cybersecurity firm F-Secure' -> 'F-Secure'; 'the Czech government' stays whole."""
+    at = re.search(
+        rf"\b(?:at|from|with|for)\s+(?:the\s+)?(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD})*)$", who
+    )
+    if at and who.split()[0].lower() in GENERIC_HEADS | {"the", "a", "an"}:
+        head_words = who[: at.start()].lower().split()
+        if head_words and all(w in GENERIC_HEADS or not w[:1].isupper() for w in head_words):
+            return at.group("name")
+    words = who.split()
+    determiner = words[0].lower() in {"the", "a", "an"}
+    body = words[1:] if determiner else words
+    named = [i for i, word in enumerate(body) if word[:1].isupper() or word[:1].isdigit()]
+    if not named:
+        return who
+    if words[0].lower() in {"a", "an"} and len(named) == len(body):
+        return " ".join(body)  # "a Trend Micro" is Trend Micro; "the FBI" keeps its article
+    # "cybersecurity firm F-Secure": a generic description before the name.
+    # "cybersecurity firm ESET", "the security firm F-Secure": a description, then the name.
+    heads = [i for i, word in enumerate(body) if word.lower() in GENERIC_HEADS]
+    if heads and heads[-1] + 1 < len(body):
+        name = body[heads[-1] + 1 :]
+        if all(word[:1].isupper() or word[:1].isdigit() for word in name):
+            return " ".join(name)
+    # "Mandiant researchers", "a Trend Micro report": the name is the speaker.
+    trailing = body[named[-1] + 1 :]
+    if trailing and all(word.lower() in GENERIC_HEADS for word in trailing):
+        name = body[: named[-1] + 1]
+        if all(word[:1].isupper() or word.lower() in {"of", "and", "&"} for word in name):
+            return " ".join(name)
     return who
 
 
+def _is_generic(who: str) -> bool:
+    """'the company', 'the security firm', 'researchers': a speaker named elsewhere."""
+    words = who.split()
+    if words and words[0].lower() in {"the", "a", "an"}:
+        words = words[1:]
+    return not any(word[:1].isupper() for word in words)
+
+
 def _attributor(sentence: str, aliases: list[str]) -> str | None:
-    for pattern in (ACCORDING_TO, QUOTE_SPEAKER, INVERTED_SPEAKER, SUBJECT_SPEAKER):
+    for pattern in (ACCORDING_TO, QUOTE_SPEAKER, INVERTED_SPEAKER, PASSIVE_AGENT, SUBJECT_SPEAKER):
         for match in pattern.finditer(sentence):
             who = _clean_attributor(match.group("who"), aliases)
             if who:
@@ -747,10 +1017,59 @@ def _attributor(sentence: str, aliases: list[str]) -> str | None:
     return None
 
 
+def _pronoun_speaker(sentence: str) -> bool:
+    """'it says', 'the company said': the claim has a speaker named in an earlier sentence."""
+    return bool(
+        re.search(
+            rf"(?:^|[,;:\u201c\"]\s*|\b(?:and|but|that)\s+)(?:[Ii]t)\s+"
+            rf"(?:has\s+|have\s+|also\s+)?(?:{REPORTING_VERBS})\b",
+            sentence,
+        )
+    )
+
+
+def _named_organisation(sentence: str, aliases: list[str]) -> str | None:
+    """The organisation a sentence names as a speaker or introduces as a firm or agency."""
+    for match in NAMED_ORGANISATION.finditer(sentence):
+        name = match.group("who") or match.group("who2")
+        if name and not any(alias.lower() in name.lower() for alias in aliases):
+            return name
+    who = _attributor(sentence, aliases)
+    if who and not _is_generic(who):
+        return who
+    return None
+
+
+# An agency is a sponsor only when the text ties someone to it ("backed by the GRU", "an MSS
+# unit", "GRU officers"), not when it is a victim or a source ("tools stolen from the NSA").
+SPONSOR_CUE_BEFORE = re.compile(
+    r"(?:sponsor\w*|backed|linked|tied|ties|affiliated|associated|connected|work(?:s|ing|ed)?\s+"
+    r"(?:for|with)|on\s+behalf\s+of|steered|directed|controlled|run|operated|part|unit|units|arm|"
+    r"officers?|members?|agents?|operatives|employees|contractors|belong\w*|serv\w+|tasked|"
+    r"aligned|under)\W+(?:\w+\W+){0,3}$",
+    re.IGNORECASE,
+)
+SPONSOR_CUE_AFTER = re.compile(
+    r"^\W*(?:-?(?:backed|linked|sponsored|affiliated|aligned|run|controlled|led)|\s+(?:unit|units|"
+    r"officers?|hackers?|operatives|agents?|group|team|APT|cyber|military|spies))",
+    re.IGNORECASE,
+)
+VICTIM_CUE_BEFORE = re.compile(
+    r"(?:from|against|targeting|targeted|attacked|breached|hacked|leaked|stolen|stole|used\s+by|"
+    r"developed\s+by|created\s+by|built\s+by)\W+(?:the\W+)?(?:\w+\W+){0,3}$",
+    re.IGNORECASE,
+)
+
+
 def _agency(text: str) -> str | None:
     for pattern, agency in AGENCIES:
-        if pattern.search(text):
-            return agency
+        for match in pattern.finditer(text):
+            before = text[max(0, match.start() - 60) : match.start()]
+            after = text[match.end() : match.end() + 20]
+            if VICTIM_CUE_BEFORE.search(before):
+                continue
+            if SPONSOR_CUE_BEFORE.search(before) or SPONSOR_CUE_AFTER.search(after):
+                return agency
     return None
 
 

@@ -421,11 +421,29 @@ def loose_tokens(text: str) -> frozenset[str]:
     return frozenset(_DEMONYMS.get(word, word) for word in words if word not in _LOOSE_STOPWORDS)
 
 
+_ARTICLES = frozenset({"a", "an", "the", "of", "s", "and", "u"})
+
+
 def loose_match(expected: str, found: str | None) -> bool:
-    """True when both phrases share a content word ("Russia's GRU (believed)" ~ "Russian GRU")."""
+    """True when both phrases share a content word ("Russia's GRU (believed)" ~ "Russian GRU").
+
+    A label made only of generic words ("intelligence officials", "the report's authors") is
+    matched when the found phrase holds all of them; otherwise nothing, not even the same phrase,
+    could match it.
+    """
     if not found:
         return False
-    return bool(loose_tokens(expected) & loose_tokens(found))
+    wanted = loose_tokens(expected)
+    if wanted:
+        return bool(wanted & loose_tokens(found))
+    generic = _generic_tokens(expected)
+    return bool(generic) and generic <= _generic_tokens(found)
+
+
+def _generic_tokens(text: str) -> frozenset[str]:
+    without_qualifiers = re.sub(r"\([^)]*\)", " ", text.casefold().replace(_RIGHT_QUOTE, "'"))
+    words = re.findall(r"[a-z0-9]+", without_qualifiers)
+    return frozenset(word for word in words if word not in _ARTICLES)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ CUE_WORDS = frozenset(
         "gang",
         "gangs",
         "crew",
+        "attacks",
         "actor",
         "actors",
         "apt",
@@ -74,6 +75,26 @@ CUE_WORDS = frozenset(
     ]
 )
 CUE_WINDOW = 4
+ACTOR_BELONGINGS = frozenset(
+    """attack attacks campaign campaigns operation operations targets victims activity
+    activities toolset arsenal infrastructure operators members tactics intrusions""".split()  # noqa: SIM905
+)
+DESCRIPTIVE_TAILS = frozenset(["group", "team", "gang", "crew", "hackers", "actor", "actors"])
+CAMPAIGN_NAME = re.compile(r"(?:operation|op)\s", re.IGNORECASE)
+GROUP_CUES = frozenset(["group", "groups", "hackers", "actor", "actors", "gang", "crew", "apt"])
+# "<verb> by NAME" and "<verb> to NAME" make NAME the actor.
+AGENT_VERBS = frozenset(
+    """targeted attacked used exploited deployed operated conducted launched perpetrated
+    orchestrated compromised breached hacked employed leveraged run executed carried
+    claimed developed created sponsored infected stolen leaked attributed""".split()  # noqa: SIM905
+)
+BLAME_VERBS = frozenset(["attributed", "linked", "tied", "attribute", "attributes", "attributing"])
+# Words before a name that introduce it as a name.
+NAMING_WORDS = frozenset(
+    ["known", "called", "calls", "named", "calling", "posing", "masquerading", "dubbed"]
+)
+QUOTES_OPEN = frozenset(['"', "\u201c", "'", "\u2018"])
+QUOTES_CLOSE = frozenset(['"', "\u201d", "'", "\u2019"])
 # A name directly followed by one of these is the malware, the product or the place, not the actor.
 THING_NOUNS = frozenset(
     [
@@ -103,6 +124,10 @@ THING_NOUNS = frozenset(
     ]
 )
 COPULAS = frozenset({"is", "was", "are", "were"})
+# "versions of X", "samples of X": X is software.
+THING_OF = frozenset(
+    ["version", "versions", "variant", "variants", "sample", "samples", "copy", "copies", "build"]
+)
 
 
 def _install_extensions() -> None:
@@ -201,12 +226,16 @@ class AliasFilter:
             if _inside_address(doc.text, span.start_char, span.end_char):
                 continue
             groups = [g for g in (kb.get(gid) for gid in sorted(ids)) if g is not None]
+            span = _without_descriptive_tail(span, groups)
             needs = kb.needs_evidence(span.text)
+            if not needs and _thing_sense(span):
+                continue  # many groups share their name with their malware ("NetTraveler")
             mentions.append(_Mention(span, groups, needs))
 
         # Names of groups that need no evidence confirm their group's other names.
-        confirmed_groups = {
-            m.groups[0].id for m in mentions if not m.needs_evidence and len(m.groups) == 1
+        confirmed_groups = {g.id for m in mentions if not m.needs_evidence for g in m.groups}
+        confirmed_tokens = {
+            i for m in mentions if not m.needs_evidence for i in range(m.span.start, m.span.end)
         }
         confirmed_text: set[str] = set()  # names seen once with a cue count everywhere
         thing_sense: set[str] = set()
@@ -224,9 +253,21 @@ class AliasFilter:
             if mention.needs_evidence:
                 if not _case_fits(mention) or _thing_sense(mention.span):
                     continue
+                if CAMPAIGN_NAME.match(mention.span.text):
+                    # A campaign name stands for the group only when the text says so.
+                    if _has_group_cue(mention.span):
+                        accepted.append(mention)
+                    continue
                 key = normalise_name(mention.span.text)
                 by_context = [g for g in mention.groups if g.id in confirmed_groups]
-                if _has_cue(mention.span) or _distinctive_capitals(mention):
+                if _followed_by_name_word(mention.span):
+                    continue  # "the group's Cobalt Strike installation"
+                if (
+                    _has_cue(mention.span)
+                    or _distinctive_capitals(mention)
+                    or _agent_of_activity(mention.span)
+                    or _listed_with_a_group(mention.span, confirmed_tokens)
+                ):
                     pass
                 elif _inside_longer_name(mention.span):
                     continue  # "Mediterranean Sea", "Google Play", "Analyst Summit"
@@ -289,7 +330,17 @@ def _inside_address(text: str, start: int, end: int) -> bool:
     left = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start)) + 1
     right_candidates = [i for i in (text.find(" ", end), text.find("\n", end)) if i != -1]
     right = min(right_candidates) if right_candidates else len(text)
-    return bool(_ADDRESS.search(text, left, right))
+    if _ADDRESS.search(text, left, right):
+        return True
+    # A link target in parentheses, even when a tokeniser spaced it out: "( https : / / ...".
+    line_start = text.rfind("\n", 0, start) + 1
+    opening = text.rfind("(", max(line_start, start - 200), start)
+    if opening == -1 or ")" in text[opening:start]:
+        return False
+    target = text[opening + 1 : start].lstrip()
+    if '"' in target or "\u201c" in target:
+        return False  # the link's title is prose: '( /post/x "New malware introduced by TA505" )'
+    return target.startswith(("http", "www", "/"))
 
 
 def _case_fits(mention: _Mention) -> bool:
@@ -334,30 +385,162 @@ def _inside_longer_name(span: Span) -> bool:
     return False
 
 
-def _has_cue(span: Span) -> bool:
+def _has_group_cue(span: Span) -> bool:
+    """'the Operation Parliament group', 'hackers behind Operation X'."""
     doc = span.doc
     sent = span.sent
-    lo = max(sent.start, span.start - CUE_WINDOW)
-    hi = min(sent.end, span.end + CUE_WINDOW)
-    for token in doc[lo:hi]:
-        if span.start <= token.i < span.end:
-            continue
-        if token.lower_ in CUE_WORDS:
-            return True
-        if token.lower_ in {"known", "called", "calls", "named"} and token.i < span.start:
+    before = [t for t in doc[sent.start : span.start] if not t.is_punct and not t.is_space]
+    after = [t for t in doc[span.end : sent.end] if not t.is_punct and not t.is_space]
+    return any(t.lower_ in GROUP_CUES for t in [*before[-2:], *after[:2]])
+
+
+def _without_descriptive_tail(span: Span, groups: list[Group]) -> Span:
+    """'the OceanLotus group' names OceanLotus: a lower-case 'group' describes, it is not part of
+    the name (unlike 'Lazarus Group'), when the name without it is known for the same group."""
+    if len(span) < 2 or span[-1].text not in DESCRIPTIVE_TAILS:
+        return span
+    shorter = span[:-1]
+    key = normalise_name(shorter.text)
+    if any(normalise_name(name) == key for group in groups for name in group.names):
+        return shorter
+    return span
+
+
+def _agent_of_activity(span: Span) -> bool:
+    """'targeted by Leviathan', 'attributed to Cobalt': only an actor does or is blamed."""
+    doc = span.doc
+    index = span.start - 1
+    if index > span.sent.start and doc[index].lower_ in {"the", "either"}:
+        index -= 1
+    if index <= span.sent.start:
+        return False
+    link, verb = doc[index].lower_, doc[index - 1].lower_
+    return (link == "by" and verb in AGENT_VERBS) or (link == "to" and verb in BLAME_VERBS)
+
+
+def _listed_with_a_group(span: Span, group_tokens: set[int]) -> bool:
+    """'APT actors such as Lazarus and Sandworm': coordinated with a name that needs no evidence."""
+    doc = span.doc
+    for step, edge in ((-1, span.start - 1), (1, span.end)):
+        index = edge
+        joined = False
+        while span.sent.start <= index < span.sent.end and doc[index].lower_ in {
+            "and",
+            "or",
+            ",",
+            "&",
+        }:
+            joined = True
+            index += step
+        if joined and index in group_tokens:
             return True
     return False
+
+
+def _followed_by_name_word(span: Span) -> bool:
+    """An ordinary-word name continued by a capitalised word is part of another name."""
+    doc = span.doc
+    if span.end >= span.sent.end:
+        return False
+    following = doc[span.end]
+    return following.is_title and following.lower_ not in CUE_WORDS and not following.is_sent_start
+
+
+def _has_cue(span: Span) -> bool:
+    """A cue word within CUE_WINDOW words (punctuation not counted), or a name set in quotes."""
+    doc = span.doc
+    sent = span.sent
+    before = [t for t in doc[sent.start : span.start] if not t.is_punct and not t.is_space]
+    after = [t for t in doc[span.end : sent.end] if not t.is_punct and not t.is_space]
+    for token in [*before[-CUE_WINDOW:], *after[:CUE_WINDOW]]:
+        if token.lower_ in CUE_WORDS:
+            return True
+        if token.lower_ in NAMING_WORDS and token.i < span.start:
+            return True
+    # "Patchwork's attack", "Silence's campaigns": only an actor has these.
+    possessive = len(after) >= 2 and after[0].lower_ in {"'s", "\u2019s"}
+    if possessive and any(t.lower_ in ACTOR_BELONGINGS for t in after[1:3]):
+        return True
+    # "Patchwork, also known as Dropping Elephant, ..."
+    following = [t.lower_ for t in after[:2]]
+    if following[:1] == ["aka"] or following in (
+        ["known", "as"],
+        ["also", "known"],
+        ["also", "called"],
+        ["also", "tracked"],
+        ["also", "dubbed"],
+    ):
+        return True
+    return _quoted_name(span) or _example_of_cue(span)
+
+
+def _example_of_cue(span: Span) -> bool:
+    """'APT actors, such as Lazarus and Sandworm': an example of a cue word's class."""
+    doc = span.doc
+    index = span.start - 1
+    while index > span.sent.start and (
+        doc[index].is_punct or doc[index].lower_ in {"and", "or"} or doc[index].is_title
+    ):
+        index -= 1
+    if index - 1 < span.sent.start:
+        return False
+    words = (doc[index - 1].lower_, doc[index].lower_)
+    if words == ("such", "as"):
+        index -= 2
+    elif words[1] in {"including", "like"}:
+        index -= 1
+    else:
+        return False
+    while index > span.sent.start and doc[index].is_punct:
+        index -= 1
+    return any(
+        token.lower_ in CUE_WORDS for token in doc[max(span.sent.start, index - 1) : index + 1]
+    )
+
+
+def _quoted_name(span: Span) -> bool:
+    """'the “Cyber Caliphate”': a capitalised name set in quotes is used as a name."""
+    doc = span.doc
+    if span.start == 0 or span.end >= len(doc) or not span.text[:1].isupper():
+        return False
+    return doc[span.start - 1].text in QUOTES_OPEN and doc[span.end].text in QUOTES_CLOSE
 
 
 def _thing_sense(span: Span) -> bool:
-    """'Hummingbad malware', 'Google Play store', 'Hummingbad is an Android malware'."""
+    """'Hummingbad malware', 'install NetTraveler Trojan', 'versions of KeyBoy', 'malware
+    dubbed "KeyBoy"', 'Hummingbad is an Android malware': the malware or product, not the actor."""
     doc = span.doc
-    if span.end < len(doc) and doc[span.end].lower_ in THING_NOUNS:
+    text = doc.text
+    if (
+        span.start_char >= 2
+        and text[span.start_char - 1] == "."
+        and text[span.start_char - 2].isalnum()
+    ):
+        return True  # an antivirus detection name: "Trojan.Sofacy", "OSX.Sofacy"
+    following = span.end
+    while following < len(doc) and doc[following].text in QUOTES_CLOSE:
+        following += 1
+    if following < len(doc) and (
+        doc[following].lower_ in {"'s", "\u2019s"} or doc[following].lower_ in CUE_WORDS
+    ):
+        return False  # "Seedworm's Powermud backdoor", "the 'Mustang Panda' group"
+    if following < len(doc) and doc[following].lower_ in THING_NOUNS:
         return True
-    if span.end < len(doc) and doc[span.end].lower_ in COPULAS:
-        window = doc[span.end + 1 : min(len(doc), span.end + 5)]
-        return any(token.lower_ in THING_NOUNS for token in window)
-    return False
+    if following < len(doc) and doc[following].lower_ in COPULAS:
+        window = doc[following + 1 : min(len(doc), following + 5)]
+        if any(token.lower_ in THING_NOUNS for token in window):
+            return True
+    before = [
+        t.lower_
+        for t in doc[max(span.sent.start, span.start - 5) : span.start]
+        if not t.is_punct and t.lower_ not in {"the", "a", "an", "new", "updated", "original"}
+    ]
+    if len(before) >= 2 and before[-1] == "of" and before[-2] in THING_OF:
+        return True  # "versions of KeyBoy"
+    previous = doc[span.start - 1] if span.start > span.sent.start else None
+    if previous is not None and previous.lower_ in THING_NOUNS:
+        return True  # "the backdoor NetTraveler"
+    return len(before) >= 2 and before[-1] in NAMING_WORDS and before[-2] in THING_NOUNS
 
 
 def _resolve(mention: _Mention, named_in_doc: set[str]) -> tuple[Group, bool]:

@@ -249,6 +249,81 @@ def _misp_attack_votes(
     return {gid: points for gid, points in votes.items() if gid in attack}
 
 
+# Words that follow a name without changing it: MISP's "Silence group" is ATT&CK's "Silence".
+GENERIC_NAME_SUFFIX = re.compile(r"(?:group|team|gang|crew|hackers|apt)$")
+
+
+def _core_name(name: str) -> str:
+    key = normalise_name(name)
+    core = GENERIC_NAME_SUFFIX.sub("", key)
+    return core if len(core) >= MIN_ALIAS_LENGTH else key
+
+
+def _actor_names(actor: dict[str, Any]) -> list[str]:
+    return [actor["value"], *actor.get("meta", {}).get("synonyms", [])]
+
+
+def _duplicate_votes(
+    actors: list[dict[str, Any]],
+    attack: dict[str, Draft],
+    first_votes: dict[str, dict[str, int]],
+) -> dict[str, dict[str, int]]:
+    """Extra votes for MISP actors that duplicate one ATT&CK group.
+
+    A MISP actor is the ATT&CK group when its primary name is the group's primary name up to a
+    generic word ("Silence group"), or when every name of it that ATT&CK knows belongs to that one
+    group and either its primary name is one of the group's aliases that MISP also links to the
+    group ("Charming Kitten") or several of its names are ("Operation C-Major": Transparent
+    Tribe, APT36, ...). An actor MISP relates to a separate actor of the same group with which it
+    shares a name ("UNC2452" and "APT29", both "NOBELIUM") stays separate: MISP tells the two
+    apart, so the shared name stays ambiguous.
+    """
+    owners: dict[str, set[str]] = defaultdict(set)
+    core_primary: dict[str, set[str]] = defaultdict(set)
+    for gid, draft in attack.items():
+        core_primary[_core_name(draft.name)].add(gid)
+        for key in draft.names:
+            owners[key].add(gid)
+    by_uuid = {actor["uuid"]: actor for actor in actors}
+    actors_by_name: dict[str, set[str]] = defaultdict(set)
+    for actor in actors:
+        for name in _actor_names(actor):
+            actors_by_name[normalise_name(name)].add(actor["uuid"])
+
+    def related(a: str, b: str) -> bool:
+        links = {r.get("dest-uuid") for r in by_uuid[a].get("related", [])}
+        back = {r.get("dest-uuid") for r in by_uuid[b].get("related", [])}
+        return b in links or a in back
+
+    extra: dict[str, dict[str, int]] = {}
+    for actor in actors:
+        uuid = actor["uuid"]
+        value_core = _core_name(actor["value"])
+        same_primary = core_primary.get(value_core, set())
+        if len(same_primary) == 1:
+            extra[uuid] = {next(iter(same_primary)): 3}
+            continue
+        keys = {normalise_name(name) for name in _actor_names(actor)}
+        known = [owners[key] for key in keys if owners.get(key)]
+        targets = set().union(*known) if known else set()
+        if len(targets) != 1:
+            continue
+        target = next(iter(targets))
+        value_is_alias = normalise_name(actor["value"]) in attack[target].names
+        linked = first_votes[uuid].get(target, 0) > 0
+        if not ((value_is_alias and linked) or len(known) >= 2):
+            continue
+        siblings = {
+            other
+            for key in keys
+            for other in actors_by_name[key]
+            if other != uuid and _pick(first_votes[other]) == target and related(uuid, other)
+        }
+        if not siblings:
+            extra[uuid] = {target: 3}
+    return extra
+
+
 def _pick(votes: dict[str, int]) -> str | None:
     """The single best-supported target, or None when the evidence is split."""
     if not votes:
@@ -275,9 +350,16 @@ def merge_misp(kb_dir: Path, drafts: dict[str, Draft], codes: dict[str, str]) ->
     actors = sorted(
         _read_json(clusters / "threat-actor.json").get("values", []), key=lambda a: a["uuid"]
     )
+    first_votes = {
+        actor["uuid"]: _misp_attack_votes(actor, intrusion_set_ids, attack, reverse_links)
+        for actor in actors
+    }
+    duplicates = _duplicate_votes(actors, attack, first_votes)
     for actor in actors:
         meta = actor.get("meta", {})
-        votes = _misp_attack_votes(actor, intrusion_set_ids, attack, reverse_links)
+        votes = dict(first_votes[actor["uuid"]])
+        for gid, points in duplicates.get(actor["uuid"], {}).items():
+            votes[gid] = votes.get(gid, 0) + points
         target = _pick(votes)
         if target is None:
             gid = f"misp:{_slug(actor['value'])}"
@@ -298,7 +380,9 @@ def merge_misp(kb_dir: Path, drafts: dict[str, Draft], codes: dict[str, str]) ->
         elif _country_code(sponsor, codes) in COMMON_COUNTRY_NAMES:
             sponsor = COMMON_COUNTRY_NAMES[_country_code(sponsor, codes) or ""]
         if meta.get("GRU"):
-            sponsor = f"GRU ({meta['GRU']})"
+            # News names the state with the agency: "Russia's GRU (Unit 26165)".
+            unit = re.sub(r"^[Mm]ilitary\s+unit\s+", "Unit ", str(meta["GRU"]))
+            sponsor = f"Russia's GRU ({unit})"
         # Several MISP actors may fold into one ATT&CK group; the best-linked one states its facts.
         weight = votes.get(draft.id, 0) if target else 100
         if (country or sponsor) and weight > draft.facts_weight:
@@ -458,6 +542,10 @@ SCHEME_FIRST_WORDS = frozenset(
     ]
 )
 ORDINARY_PHRASE_WORD_ZIPF = 3.0
+# "Operation AppleJeus", "Op Parliament": MISP lists campaigns among a group's synonyms, but
+# text uses them for the campaign, so they count as the group only with a cue ("the Operation
+# Parliament group") or another name of the group nearby.
+CAMPAIGN_NAME = re.compile(r"(?:operation|op)\s", re.IGNORECASE)
 
 
 def _zipf(word: str) -> float:
@@ -525,7 +613,11 @@ def build_groups(kb_dir: Path, overrides: Iterable[Override]) -> list[dict[str, 
             name
             for name in [draft.name, *aliases]
             if normalise_name(name) not in trusted
-            and (normalise_name(name) in flagged or is_ordinary_word(name))
+            and (
+                normalise_name(name) in flagged
+                or is_ordinary_word(name)
+                or CAMPAIGN_NAME.match(name) is not None
+            )
         )
         known = {normalise_name(n) for n in [draft.name, *aliases]}
         origins = {

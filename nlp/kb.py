@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -110,8 +111,12 @@ class KnowledgeBase:
 
     @cached_property
     def _needs_evidence(self) -> frozenset[str]:
+        # "the Gentlemen" is also matched as "gentlemen": the shorter form needs evidence too.
         return frozenset(
-            normalise_name(name) for group in self.groups.values() for name in group.needs_evidence
+            normalise_name(form)
+            for group in self.groups.values()
+            for name in group.needs_evidence
+            for form in (name, re.sub(r"^the\s+", "", name, flags=re.IGNORECASE))
         )
 
     def lookup(self, name: str) -> tuple[Group, ...]:

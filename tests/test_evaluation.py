@@ -171,6 +171,8 @@ def test_loose_match() -> None:
     assert loose_match("Trend Micro", "researchers at Trend Micro")
     assert not loose_match("China (suspected)", "Russia")
     assert not loose_match("security firms", "security researchers")
+    assert loose_match("the report's authors", "the report's authors")
+    assert not loose_match("intelligence officials", "computer security experts")
     assert not loose_match("Trend Micro", None)
 
 

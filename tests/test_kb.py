@@ -105,3 +105,31 @@ def test_missing_catalogue_is_one_clear_error(tmp_path: Path) -> None:
 def test_missing_kb_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(KnowledgeBaseError, match="knowledge base not found"):
         load_groups(tmp_path / "nope.json")
+
+
+@pytest.mark.parametrize(
+    ("name", "group_id"),
+    [
+        ("Silence group", "G0091"),  # MISP's "Silence group" is ATT&CK's "Silence"
+        ("Charming Kitten", "G0059"),  # an ATT&CK alias MISP also links to the group
+        ("Mythic Leopard", "G0134"),  # MISP's "Operation C-Major" names only Transparent Tribe
+    ],
+)
+def test_misp_duplicates_of_an_attack_group_merge_into_it(
+    kb: KnowledgeBase, name: str, group_id: str
+) -> None:
+    assert [g.id for g in kb.lookup(name)] == [group_id]
+
+
+def test_no_misp_only_copy_of_an_attack_group_remains(kb: KnowledgeBase) -> None:
+    ids = {group.id for group in kb}
+    assert not {"misp:silence-group", "misp:charming-kitten", "misp:operation-c-major"} & ids
+
+
+def test_campaign_names_need_evidence(kb: KnowledgeBase) -> None:
+    assert kb.needs_evidence("Operation AppleJeus") and not kb.needs_evidence("Lazarus Group")
+
+
+def test_gru_sponsor_names_the_state(kb: KnowledgeBase) -> None:
+    group = kb.get("G0007")
+    assert group is not None and group.sponsor == "Russia's GRU (Unit 26165)"

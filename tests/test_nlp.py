@@ -164,3 +164,183 @@ def test_round_trip_through_disk_in_a_fresh_process(
     here = analyze(nlp, text_path.read_text(encoding="utf-8"))
     expected = [m.to_json() for m in here.mentions] + [a.to_json() for a in here.attributions]
     assert json.loads(completed.stdout) == expected
+
+
+# -- who makes the claim ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "attributor"),
+    [
+        ("Mandiant said APT41 was behind the intrusion.", "Mandiant"),
+        ("Mandiant researchers said APT41 was behind the intrusion.", "Mandiant"),
+        ("Researchers at Kaspersky attributed the campaign to Turla.", "Kaspersky"),
+        ("Cybersecurity firm ESET said Sandworm hackers were behind the outage.", "ESET"),
+        ("The Czech government said APT31 attacked its foreign ministry.", "The Czech government"),
+        (
+            "The breach was the work of APT29, according to U.S. intelligence agencies.",
+            "U.S. intelligence agencies",
+        ),
+        (
+            "The Fancy Bear group was accused by the FBI of breaching the committee.",
+            "the FBI",
+        ),
+        (
+            "The e-mail uses a technique that a Trend Micro report linked to Pawn Storm.",
+            "Trend Micro",
+        ),
+    ],
+)
+def test_attributor_is_the_speaker_of_the_claim(nlp: Language, text: str, attributor: str) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.attributed_by == attributor
+
+
+def test_the_company_said_is_resolved_to_the_firm_named_before(nlp: Language) -> None:
+    text = (
+        "Research published on Thursday by cybersecurity firm F-Secure described the phishing. "
+        "The company says the domains were registered by the Callisto Group hackers."
+    )
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.attributed_by == "F-Secure"
+
+
+def test_a_quote_takes_its_speaker_from_the_next_sentence(nlp: Language) -> None:
+    text = '"APT29 breached our mail servers last year." said a spokesperson for the AIVD.'
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.attributed_by is not None and "AIVD" in attribution.attributed_by
+
+
+def test_body_sentence_with_its_source_beats_the_terse_title(nlp: Language) -> None:
+    title = "Government blames China-linked APT31 for foreign ministry breach"
+    text = (
+        "The government of the Republic of Veldmark said on Thursday that the China-linked "
+        "hacking group APT31 was behind a two-year intrusion into its foreign ministry."
+    )
+    (attribution,) = analyze(nlp, text, title=title).attributions
+    assert attribution.attributed_by == "The government of the Republic of Veldmark"
+    assert attribution.evidence.startswith("The government of the Republic")
+
+
+def test_unsourced_claim_borrows_the_source_of_another_claim_about_the_group(
+    nlp: Language,
+) -> None:
+    text = (
+        "PwC and BAE Systems said APT10 ran the espionage campaign. "
+        "The hackers of APT10 were behind breaches at managed IT providers."
+    )
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.attributed_by == "PwC and BAE Systems"
+
+
+# -- negation -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "group_id"),
+    [
+        (
+            "Cybersecurity firm ESET found no evidence linking Sandworm hackers to the outage.",
+            "G0034",
+        ),
+        ("The attack was not the work of APT28, officials said.", "G0007"),
+        ("Microsoft ruled out APT29 involvement in the breach.", "G0016"),
+        ("The outage was unrelated to Volt Typhoon, CISA said.", "G1017"),
+        ("The hackers were posing as the Lazarus Group to mislead investigators.", "G0032"),
+        ("There is no suggestion that APT33 had any involvement in the attacks.", "G0064"),
+        (
+            "Despite similarities with APT28, the firm said the two were operationally separate.",
+            "G0007",
+        ),
+    ],
+)
+def test_denials_are_negated(nlp: Language, text: str, group_id: str) -> None:
+    assert by_group(analyze(nlp, text)) == {group_id: "negated"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "APT10 masquerading as Japanese government agencies breached the ministry.",
+        "APT28 breached two separate networks at the ministry.",
+    ],
+)
+def test_look_alike_words_do_not_negate(nlp: Language, text: str) -> None:
+    assert set(by_group(analyze(nlp, text)).values()) == {"asserted"}
+
+
+def test_asking_who_was_behind_is_not_a_claim(nlp: Language) -> None:
+    text = "It is not possible to say who was behind the so-called APT10 yet."
+    assert "asserted" not in by_group(analyze(nlp, text)).values()
+
+
+def test_a_victim_agency_is_not_the_sponsor(nlp: Language) -> None:
+    text = (
+        "The hacker group Shadow Brokers leaked exploits stolen from the National Security Agency."
+    )
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.sponsor is None or "NSA" not in attribution.sponsor
+
+
+def test_gru_units_name_their_state(nlp: Language) -> None:
+    (attribution,) = analyze(nlp, "APT28 hacked the agency.").attributions
+    assert attribution.sponsor is not None and attribution.sponsor.startswith("Russia")
+
+
+# -- mentions: names against the malware, the campaign and the link ----------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Our analysis shows that actors tried to install NetTraveler Trojan on the hosts.",
+        "Trojan.Sofacy performs basic reconnaissance on an infected computer.",
+        "We found updated versions of KeyBoy on the servers.",
+        "The group's Cobalt Strike installation uses a payload named svchost.exe.",
+        "Kaspersky published a report on one of their campaigns, named Operation AppleJeus.",
+        "See the post ( https : / / unit42.example / ta551 - shathak / ) for details.",
+    ],
+)
+def test_malware_campaign_and_link_senses_are_not_mentions(nlp: Language, text: str) -> None:
+    assert analyze(nlp, text).mentions == []
+
+
+@pytest.mark.parametrize(
+    ("text", "alias"),
+    [
+        (
+            "The fields of the organizations attacked by Leviathan belong to naval industry.",
+            "Leviathan",
+        ),
+        ("APT actors, such as Lazarus and Sandworm, used the hosting provider.", "Sandworm"),
+        ("Symantec has been monitoring Patchwork, also known as Dropping Elephant.", "Patchwork"),
+        ("The OceanLotus group was first revealed in May 2015.", "OceanLotus"),
+        ("Patchwork's attack was detected in a spear phishing run in Europe.", "Patchwork"),
+    ],
+)
+def test_names_with_evidence_are_mentions(nlp: Language, text: str, alias: str) -> None:
+    assert alias in [m.alias for m in analyze(nlp, text).mentions]
+
+
+def test_a_link_title_is_prose(nlp: Language) -> None:
+    text = 'We saw [FlawedGrace] ( /us/post/x "New malware introduced by TA505" ) in 2017.'
+    assert [m.alias for m in analyze(nlp, text).mentions] == ["TA505"]
+
+
+def test_a_short_form_of_an_ordinary_name_needs_evidence_too(nlp: Language) -> None:
+    text = "The hackers tweeted: ladies and gentlemen, the leak is coming."
+    assert analyze(nlp, text).mentions == []
+
+
+def test_the_group_in_a_sentence_naming_its_campaign_is_the_group(nlp: Language) -> None:
+    text = (
+        "APT10 hit managed IT providers in 2016. "
+        "PwC said the group had mounted many attacks in a campaign called Cloud Hopper."
+    )
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.group_id == "G0045" and attribution.attributed_by == "PwC"
+
+
+def test_not_the_only_ones_is_no_denial(nlp: Language) -> None:
+    text = "The Silence hackers are not the only ones trying their phishing game on Russian banks."
+    assert by_group(analyze(nlp, text)) == {"G0091": "asserted"}
