@@ -11,6 +11,17 @@ from storage.db import (
     upgrade_database,
 )
 from storage.errors import DatabaseError, StorageError
+from storage.health import (
+    acquire_crawl_lease,
+    crawl_lease_holder,
+    get_source_health,
+    mark_operator_alerted,
+    record_source_run,
+    release_crawl_lease,
+    source_health,
+    source_runs,
+    sources_needing_operator_alert,
+)
 from storage.records import (
     ALERTING_STANCES,
     ArticleIn,
@@ -18,7 +29,10 @@ from storage.records import (
     DeliveryRecord,
     MentionIn,
     PendingAlert,
+    SourceHealth,
+    SourceRunRecord,
     StoreResult,
+    StoryInfo,
     UrlState,
 )
 from storage.repository import (
@@ -35,6 +49,7 @@ from storage.repository import (
     successful_channels,
     undelivered_alerts,
 )
+from storage.stories import get_story
 
 __all__ = [
     "ALERTING_STANCES",
@@ -44,22 +59,35 @@ __all__ = [
     "DeliveryRecord",
     "MentionIn",
     "PendingAlert",
+    "SourceHealth",
+    "SourceRunRecord",
     "StorageError",
     "StoreResult",
+    "StoryInfo",
     "UrlState",
+    "acquire_crawl_lease",
     "check_database",
     "content_hash",
+    "crawl_lease_holder",
     "ensure_source",
+    "get_source_health",
+    "get_story",
     "get_url_state",
     "is_known_url",
     "make_engine",
     "make_session_factory",
     "mark_alert_done",
+    "mark_operator_alerted",
     "mask_url",
     "normalise_text",
     "put_url_state",
     "recent_alerts",
     "record_delivery",
+    "record_source_run",
+    "release_crawl_lease",
+    "source_health",
+    "source_runs",
+    "sources_needing_operator_alert",
     "store_article",
     "successful_channels",
     "undelivered_alerts",

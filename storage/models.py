@@ -7,6 +7,8 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -99,7 +101,8 @@ class Article(Base):
     lang: Mapped[str | None] = mapped_column(String(16))
     fetched_at: Mapped[datetime] = mapped_column(default=_now)
     created_at: Mapped[datetime] = mapped_column(default=_now)
-    # Filled by story clustering (a later issue); articles of one story share it.
+    # Articles of one story share it (see Story). No foreign key: stories point back at their first
+    # article, and a reference cycle would complicate every delete and SQLite table rebuild.
     story_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
@@ -199,3 +202,102 @@ class UrlStateRow(Base):
     last_seen: Mapped[datetime] = mapped_column(default=_now)
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_fetched: Mapped[datetime | None]
+
+
+class Story(Base):
+    """One event as reported by one or more articles (copies, rewrites, truncated syndication)."""
+
+    __tablename__ = "stories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_article_id: Mapped[int | None] = mapped_column(
+        ForeignKey("articles.id", ondelete="SET NULL"), index=True
+    )
+    title: Mapped[str | None] = mapped_column(Text)
+    # Publication (or, without one, fetch) times of the story's earliest and latest articles.
+    first_seen: Mapped[datetime] = mapped_column(default=_now)
+    last_seen: Mapped[datetime] = mapped_column(default=_now)
+
+
+class ArticleBand(Base):
+    """The LSH band keys of an article's text: articles sharing a key are story candidates."""
+
+    __tablename__ = "article_bands"
+
+    # band_key first: the primary key index is what the candidate lookup (band_key IN ...) uses.
+    band_key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class StoryReport(Base):
+    """One outlet's report of a story: each article of the story, and exact copies elsewhere."""
+
+    __tablename__ = "story_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(URL_MAX_LENGTH))
+    reported_at: Mapped[datetime] = mapped_column(default=_now)
+
+    __table_args__ = (UniqueConstraint("story_id", "url"),)
+
+
+class SourceHealthRow(Base):
+    """Per source, the outcome of its crawls: what ``aptwatch sources status`` shows."""
+
+    __tablename__ = "source_health"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # By name, not a foreign key: a source whose feed never loads has no ``sources`` row.
+    name: Mapped[str] = mapped_column(String(SHORT), unique=True)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    last_run_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    entries_seen: Mapped[int] = mapped_column(Integer, default=0)
+    new_articles: Mapped[int] = mapped_column(Integer, default=0)
+    total_new_articles: Mapped[int] = mapped_column(Integer, default=0)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when an operator was told about the current failure streak; cleared by a success.
+    operator_alerted_at: Mapped[datetime | None]
+    operator_alerted_failures: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        CheckConstraint(
+            "runs >= 0 AND entries_seen >= 0 AND new_articles >= 0 AND total_new_articles >= 0 "
+            "AND consecutive_failures >= 0",
+            name="counts",
+        ),
+    )
+
+
+class SourceRun(Base):
+    """One crawl of one source (a bounded history; the newest runs per source are kept)."""
+
+    __tablename__ = "source_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_name: Mapped[str] = mapped_column(String(SHORT))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+    entries: Mapped[int] = mapped_column(Integer)
+    new_articles: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_source_runs_source_name_started_at", "source_name", "started_at"),)
+
+
+class CrawlLease(Base):
+    """Who crawls a source right now: one row per source, taken over once it expires."""
+
+    __tablename__ = "crawl_leases"
+
+    source_name: Mapped[str] = mapped_column(String(SHORT), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(SHORT))
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

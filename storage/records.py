@@ -45,10 +45,27 @@ class AttributionIn:
 
 @dataclass(frozen=True)
 class StoreResult:
+    """What ``store_article`` did.
+
+    - new article: ``created``; ``story_id`` is its story, ``new_story`` when it started one;
+    - same canonical URL, changed text: ``updated`` (``duplicate_of`` is the article itself);
+    - same canonical URL and text, or the same text under another URL: neither, ``duplicate_of``.
+
+    ``alerts_created`` counts new outbox rows; ``also_reported_groups`` lists the groups this
+    article attributes that already had an alert in its story (recorded as "also reported by"
+    instead); ``alerts_withdrawn`` counts pending, never-delivered alerts dropped because a changed
+    article no longer attributes their group.
+    """
+
     article_id: int
     created: bool
     alerts_created: int = 0
     duplicate_of: int | None = None
+    updated: bool = False
+    story_id: int | None = None
+    new_story: bool = False
+    also_reported_groups: tuple[str, ...] = ()
+    alerts_withdrawn: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,7 +86,9 @@ class PendingAlert:
     evidence: str
     confidence: float
     created_at: datetime
+    # Other sources that carried the same story, earliest first (the alert's own source excluded).
     also_reported_by: tuple[str, ...] = field(default=())
+    story_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,3 +113,57 @@ class UrlState:
     last_seen: datetime
     last_status: int | None
     last_fetched: datetime | None
+
+
+@dataclass(frozen=True)
+class StoryInfo:
+    """One story: its articles and every outlet that reported it, earliest first."""
+
+    story_id: int
+    title: str | None
+    first_article_id: int | None
+    first_seen: datetime
+    last_seen: datetime
+    article_ids: tuple[int, ...]
+    reported_by: tuple[str, ...]
+    alerted_groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """How a source's crawls went: ``aptwatch sources status`` prints one per source."""
+
+    name: str
+    runs: int
+    last_run_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    entries_seen: int  # in the last run
+    new_articles: int  # in the last run
+    total_new_articles: int
+    consecutive_failures: int
+    # When an operator was alerted about the current failure streak (None: not yet, or healthy).
+    operator_alerted_at: datetime | None
+    operator_alerted_failures: int | None
+
+    @property
+    def failing(self) -> bool:
+        return self.consecutive_failures > 0
+
+    def needs_operator_alert(self, threshold: int) -> bool:
+        """Failing ``threshold`` times in a row or more, and nobody told yet in this streak."""
+        if threshold < 1:
+            raise ValueError(f"operator alert threshold must be at least 1, got {threshold}")
+        return self.consecutive_failures >= threshold and self.operator_alerted_at is None
+
+
+@dataclass(frozen=True)
+class SourceRunRecord:
+    source_name: str
+    started_at: datetime
+    finished_at: datetime
+    ok: bool
+    error: str | None
+    entries: int
+    new_articles: int

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import html
-import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from hashlib import sha256
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from storage import clock
+from storage import clock, stories
 from storage.errors import StorageError
 from storage.models import (
     SHORT,
@@ -38,14 +34,12 @@ from storage.records import (
     StoreResult,
     UrlState,
 )
+from storage.similarity import fingerprint, words
+from storage.upsert import upsert_insert
 
 STANCES = frozenset({"asserted", "hedged", "negated"})
 # Which attribution an alert points at when a text holds several for one group.
 _STANCE_STRENGTH = {"asserted": 2, "hedged": 1}
-
-_MARKUP_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
-# Letters and digits only: quotes, dashes, markdown and underscores differ between renderings.
-_WORD = re.compile(r"[^\W_]+")
 
 
 # --- text identity ----------------------------------------------------------------------------
@@ -57,9 +51,7 @@ def normalise_text(text: str) -> str:
     Two renderings of one story (different whitespace, tags, entities, curly vs straight quotes)
     normalise to the same string.
     """
-    without_markup = html.unescape(_MARKUP_TAG.sub(" ", text))
-    folded = unicodedata.normalize("NFKC", without_markup).casefold()
-    return " ".join(_WORD.findall(folded))
+    return " ".join(words(text))
 
 
 def content_hash(text: str) -> str:
@@ -84,16 +76,6 @@ def _as_utc(value: datetime | None, what: str) -> datetime | None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise StorageError(f"{what} {value.isoformat()} has no time zone; give a tz-aware datetime")
     return value.astimezone(UTC)
-
-
-def _upsert_insert(session: Session) -> Any:
-    """The dialect's INSERT that knows ON CONFLICT (SQLite and PostgreSQL share the API)."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert
-    if dialect == "sqlite":
-        return sqlite.insert
-    raise StorageError(f"unsupported database backend {dialect!r}; use SQLite or PostgreSQL")
 
 
 # --- sources ----------------------------------------------------------------------------------
@@ -177,16 +159,93 @@ def _strongest_alertable(
     return {group_id: row for group_id, (_, row) in best.items()}
 
 
+def _add_mentions(session: Session, article_id: int, mentions: Sequence[MentionIn]) -> None:
+    session.add_all(
+        GroupMention(
+            article_id=article_id,
+            group_id=m.group_id,
+            group_name=m.group_name,
+            alias=m.alias,
+            start=m.start,
+            end=m.end,
+        )
+        for m in mentions
+    )
+
+
+def _add_attributions(
+    session: Session, article_id: int, attributions: Sequence[AttributionIn]
+) -> list[tuple[Attribution, AttributionIn]]:
+    rows = [
+        (
+            Attribution(
+                article_id=article_id,
+                group_id=a.group_id,
+                group_name=a.group_name,
+                mitre_id=a.mitre_id,
+                alias=a.alias,
+                stance=a.stance,
+                attributed_by=a.attributed_by,
+                sponsor=a.sponsor,
+                evidence=a.evidence,
+                confidence=a.confidence,
+            ),
+            a,
+        )
+        for a in attributions
+    ]
+    session.add_all(row for row, _ in rows)
+    session.flush()
+    return rows
+
+
+def _create_alerts(
+    session: Session,
+    article_id: int,
+    story_id: int | None,
+    targets: dict[str, Attribution],
+    now: datetime,
+    fresh_story: bool = False,
+) -> tuple[int, tuple[str, ...]]:
+    """Outbox rows for the groups with no alert yet in the story; returns (created, skipped).
+
+    ``fresh_story``: the story was started by this very article, so nothing can have alerted yet.
+    """
+    if not targets:
+        return 0, ()
+    already = set() if fresh_story else stories.alerted_groups(session, story_id, article_id)
+    skipped = tuple(sorted(group_id for group_id in targets if group_id in already))
+    new = {group_id: row for group_id, row in targets.items() if group_id not in already}
+    session.add_all(
+        Alert(
+            article_id=article_id,
+            attribution_id=row.id,
+            group_id=group_id,
+            status="pending",
+            created_at=now,
+        )
+        for group_id, row in sorted(new.items())
+    )
+    session.flush()
+    return len(new), skipped
+
+
 def store_article(
     session: Session,
     article: ArticleIn,
     mentions: Sequence[MentionIn],
     attributions: Sequence[AttributionIn],
 ) -> StoreResult:
-    """Store ``article`` with its mentions, attributions and one outbox alert per alertable group.
+    """Store ``article`` with its mentions and attributions, put it in its story, and add one
+    outbox alert per alertable group that its story has not alerted yet.
 
-    An article whose canonical URL or normalised text is already stored is a duplicate: nothing is
-    written and ``duplicate_of`` names the stored one. The source must exist (``ensure_source``).
+    - Canonical URL already stored with the same normalised text: nothing changes.
+    - Canonical URL already stored, text changed: the article is updated in place (see
+      :class:`StoreResult`); only groups new to its story alert.
+    - Same normalised text under another canonical URL: nothing is stored except a note that this
+      source also reported the story; ``duplicate_of`` names the stored article.
+
+    The source must exist (``ensure_source``). The caller commits.
     """
     _validate_article(article, mentions, attributions)
     source_id = session.scalars(
@@ -201,9 +260,21 @@ def store_article(
     fetched_at = _as_utc(article.fetched_at, f"fetch time of {article.url}") or now
     text_hash = content_hash(article.text)
 
-    duplicate_of = _find_duplicate(session, article.canonical_url, text_hash)
-    if duplicate_of is not None:
-        return StoreResult(article_id=duplicate_of, created=False, duplicate_of=duplicate_of)
+    # One query for both identities: the same URL wins over the same text elsewhere.
+    known = session.execute(
+        select(Article.id, Article.canonical_url, Article.content_hash, Article.story_id).where(
+            or_(Article.canonical_url == article.canonical_url, Article.content_hash == text_hash)
+        )
+    ).all()
+    same_url = next((row for row in known if row.canonical_url == article.canonical_url), None)
+    if same_url is not None:
+        if same_url.content_hash == text_hash:
+            return _unchanged(same_url.id, same_url.story_id)
+        return _update_changed_article(
+            session, same_url.id, article, mentions, attributions, published, fetched_at, now
+        )
+    if known:
+        return _record_copy(session, known[0], source_id, article.canonical_url, now)
 
     try:
         # The SAVEPOINT keeps the caller's transaction usable when a concurrent writer wins.
@@ -223,55 +294,183 @@ def store_article(
             )
             session.add(row)
             session.flush()
-            session.add_all(
-                GroupMention(
-                    article_id=row.id,
-                    group_id=m.group_id,
-                    group_name=m.group_name,
-                    alias=m.alias,
-                    start=m.start,
-                    end=m.end,
-                )
-                for m in mentions
-            )
-            attribution_rows = [
-                (
-                    Attribution(
-                        article_id=row.id,
-                        group_id=a.group_id,
-                        group_name=a.group_name,
-                        mitre_id=a.mitre_id,
-                        alias=a.alias,
-                        stance=a.stance,
-                        attributed_by=a.attributed_by,
-                        sponsor=a.sponsor,
-                        evidence=a.evidence,
-                        confidence=a.confidence,
-                    ),
-                    a,
-                )
-                for a in attributions
-            ]
-            session.add_all(attribution_row for attribution_row, _ in attribution_rows)
-            session.flush()
-            alert_targets = _strongest_alertable(attribution_rows)
-            session.add_all(
-                Alert(
-                    article_id=row.id,
-                    attribution_id=target.id,
-                    group_id=group_id,
-                    status="pending",
-                    created_at=now,
-                )
-                for group_id, target in alert_targets.items()
-            )
-            session.flush()
     except IntegrityError:
         duplicate_of = _find_duplicate(session, article.canonical_url, text_hash)
         if duplicate_of is None:
             raise
         return StoreResult(article_id=duplicate_of, created=False, duplicate_of=duplicate_of)
-    return StoreResult(article_id=row.id, created=True, alerts_created=len(alert_targets))
+
+    # Taken after the article INSERT: a writer blocked on our unique keys holds no story lock.
+    stories.lock_stories(session)
+    story_id, new_story = stories.assign_story(session, row, fingerprint(article.text), now)
+    _add_mentions(session, row.id, mentions)
+    attribution_rows = _add_attributions(session, row.id, attributions)
+    created, skipped = _create_alerts(
+        session, row.id, story_id, _strongest_alertable(attribution_rows), now, new_story
+    )
+    return StoreResult(
+        article_id=row.id,
+        created=True,
+        alerts_created=created,
+        story_id=story_id,
+        new_story=new_story,
+        also_reported_groups=skipped,
+    )
+
+
+def _unchanged(article_id: int, story_id: int | None) -> StoreResult:
+    return StoreResult(
+        article_id=article_id, created=False, duplicate_of=article_id, story_id=story_id
+    )
+
+
+def _article_with_hash(session: Session, text_hash: str) -> Any:
+    return session.execute(
+        select(Article.id, Article.story_id, Article.source_id).where(
+            Article.content_hash == text_hash
+        )
+    ).first()
+
+
+def _record_copy(
+    session: Session, copy: Any, source_id: int, url: str, now: datetime
+) -> StoreResult:
+    """The same text under another URL: the story gains a reporter, nothing else is stored."""
+    if copy.story_id is not None:
+        stories.record_report(session, copy.story_id, source_id, url, now)
+    return _unchanged(copy.id, copy.story_id)
+
+
+def _update_changed_article(
+    session: Session,
+    article_id: int,
+    article: ArticleIn,
+    mentions: Sequence[MentionIn],
+    attributions: Sequence[AttributionIn],
+    published: datetime | None,
+    fetched_at: datetime,
+    now: datetime,
+) -> StoreResult:
+    """New text under a known canonical URL: re-analysed; only groups new to the story alert."""
+    text_hash = content_hash(article.text)
+    stories.lock_stories(session)
+    # Re-read under the lock: a concurrent writer may have stored this very update meanwhile.
+    row = session.scalars(
+        select(Article).where(Article.id == article_id).execution_options(populate_existing=True)
+    ).one()
+    if row.content_hash == text_hash:
+        return _unchanged(row.id, row.story_id)
+    copy = _article_with_hash(session, text_hash)
+    if copy is not None:
+        # The new text is another stored article's; keep ours as it was rather than merge them.
+        return _record_copy(session, copy, row.source_id, article.canonical_url, now)
+
+    row.url = article.url
+    row.content_hash = text_hash
+    row.title = article.title
+    row.text = article.text
+    row.published = published or row.published
+    row.authors = list(article.authors) or row.authors
+    row.lang = article.lang or row.lang
+    row.fetched_at = fetched_at
+    session.flush()
+
+    text_fingerprint = fingerprint(article.text)
+    if row.story_id is None:
+        story_id, _ = stories.assign_story(session, row, text_fingerprint, now)
+    else:
+        story_id = row.story_id
+        stories.replace_bands(session, row.id, text_fingerprint)
+
+    old_attribution_ids = set(
+        session.scalars(select(Attribution.id).where(Attribution.article_id == row.id))
+    )
+    session.execute(delete(GroupMention).where(GroupMention.article_id == row.id))
+    _add_mentions(session, row.id, mentions)
+    targets = _strongest_alertable(_add_attributions(session, row.id, attributions))
+    kept_attribution_ids, withdrawn = _carry_alerts_over(session, row, targets)
+    stale = old_attribution_ids - kept_attribution_ids
+    if stale:
+        session.execute(delete(Attribution).where(Attribution.id.in_(stale)))
+    session.expire_all()
+    created, skipped = _create_alerts(session, article_id, story_id, targets, now)
+    alerted_by_this_article = _alerted_here(session, article_id)
+    return StoreResult(
+        article_id=article_id,
+        created=False,
+        alerts_created=created,
+        duplicate_of=article_id,
+        updated=True,
+        story_id=story_id,
+        also_reported_groups=tuple(g for g in skipped if g not in alerted_by_this_article),
+        alerts_withdrawn=withdrawn,
+    )
+
+
+def _alerted_here(session: Session, article_id: int) -> set[str]:
+    return set(session.scalars(select(Alert.group_id).where(Alert.article_id == article_id)))
+
+
+def _carry_alerts_over(
+    session: Session, article: Article, targets: dict[str, Attribution]
+) -> tuple[set[int], int]:
+    """Point the article's alerts at its new attributions.
+
+    An alert whose group the new text no longer attributes moves to another article of the story
+    that does; failing that it is withdrawn if it is still pending and no channel received it, or
+    else kept with the attribution it was sent for. Returns (attribution ids kept, withdrawn).
+    """
+    kept: set[int] = set()
+    withdrawn = 0
+    for alert in session.scalars(select(Alert).where(Alert.article_id == article.id)).all():
+        target = targets.get(alert.group_id)
+        if target is not None:
+            alert.attribution_id = target.id
+            continue
+        elsewhere = _strongest_in_story(session, article.story_id, alert.group_id, article.id)
+        if elsewhere is not None and elsewhere.article_id not in _articles_alerting(
+            session, alert.group_id
+        ):
+            alert.article_id, alert.attribution_id = elsewhere.article_id, elsewhere.id
+            continue
+        delivered = session.scalars(
+            select(Delivery.id).where(Delivery.alert_id == alert.id, Delivery.status == "sent")
+        ).first()
+        if alert.status == "pending" and delivered is None:
+            session.delete(alert)
+            withdrawn += 1
+        else:
+            kept.add(alert.attribution_id)
+    session.flush()
+    return kept, withdrawn
+
+
+def _articles_alerting(session: Session, group_id: str) -> set[int]:
+    return set(session.scalars(select(Alert.article_id).where(Alert.group_id == group_id)))
+
+
+def _strongest_in_story(
+    session: Session, story_id: int | None, group_id: str, excluded_article_id: int
+) -> Attribution | None:
+    if story_id is None:
+        return None
+    rows = session.scalars(
+        select(Attribution)
+        .join(Article, Attribution.article_id == Article.id)
+        .where(
+            Article.story_id == story_id,
+            Article.id != excluded_article_id,
+            Attribution.group_id == group_id,
+            Attribution.stance.in_(ALERTING_STANCES),
+        )
+        .order_by(Attribution.id)
+    ).all()
+    best: Attribution | None = None
+    for row in rows:
+        strength = (_STANCE_STRENGTH.get(row.stance, 0), row.confidence)
+        if best is None or strength > (_STANCE_STRENGTH.get(best.stance, 0), best.confidence):
+            best = row
+    return best
 
 
 # --- alerts -----------------------------------------------------------------------------------
@@ -287,28 +486,22 @@ def _alert_query() -> Any:
 
 
 def _other_reporters(session: Session, articles: Iterable[Article]) -> dict[int, tuple[str, ...]]:
-    """Per article id, the other sources that carried the same story (once stories exist)."""
-    story_ids = {article.story_id for article in articles if article.story_id is not None}
-    if not story_ids:
-        return {}
-    rows = session.execute(
-        select(Article.id, Article.story_id, Source.name)
-        .join(Source, Article.source_id == Source.id)
-        .where(Article.story_id.in_(story_ids))
-        .order_by(Article.published, Article.id)
-    ).all()
-    by_article: dict[int, tuple[str, ...]] = {}
+    """Per article id, the other sources that reported its story, earliest first."""
+    articles = list(articles)
+    by_story = stories.reporters_by_story(
+        session, (a.story_id for a in articles if a.story_id is not None)
+    )
+    reporters: dict[int, tuple[str, ...]] = {}
     for article in articles:
         if article.story_id is None:
             continue
-        own_source = next(name for art_id, _, name in rows if art_id == article.id)
         others = dict.fromkeys(
             name
-            for art_id, story_id, name in rows
-            if story_id == article.story_id and art_id != article.id and name != own_source
+            for source_id, name in by_story.get(article.story_id, [])
+            if source_id != article.source_id
         )
-        by_article[article.id] = tuple(others)
-    return by_article
+        reporters[article.id] = tuple(others)
+    return reporters
 
 
 def _pending_alerts(session: Session, query: Any) -> list[PendingAlert]:
@@ -333,6 +526,7 @@ def _pending_alerts(session: Session, query: Any) -> list[PendingAlert]:
             confidence=attribution.confidence,
             created_at=alert.created_at,
             also_reported_by=reporters.get(article.id, ()),
+            story_id=article.story_id,
         )
         for alert, attribution, article, source_name in rows
     ]
@@ -385,7 +579,7 @@ def record_delivery(
     now = clock.utcnow()
     status = "sent" if ok else "failed"
     last_error = None if ok else (error or "delivery failed without an error message")
-    insert = _upsert_insert(session)
+    insert = upsert_insert(session)
     statement = insert(Delivery).values(
         alert_id=alert_id,
         channel=channel,
@@ -477,7 +671,7 @@ def put_url_state(
     _require_text(url, "URL", URL_MAX_LENGTH)
     now = clock.utcnow()
     fetched = _as_utc(fetched_at, f"fetch time of {url}") or now
-    insert = _upsert_insert(session)
+    insert = upsert_insert(session)
     statement = insert(UrlStateRow).values(
         url=url,
         etag=etag,

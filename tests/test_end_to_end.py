@@ -114,7 +114,9 @@ def test_malformed_feed_fails_alone(tmp_path: Path, demo_site: LocalSite) -> Non
     per_source = {source.name: source for source in outcome.crawl.sources}
     assert per_source["Broken feed"].errors
     assert not per_source["Sample wire"].errors
-    assert per_source["Sample wire"].new_articles == 4
+    # One article is in both feeds; whichever source reaches it first stores it.
+    assert per_source["Sample wire"].new_articles >= 3
+    assert per_source["Sample wire"].new_articles + per_source["Sample analysis"].new_articles == 6
     assert outcome.alerts.sent == 2  # printed to the terminal: no channel configured
     printed = out.getvalue()
     assert "Broken feed" in printed
