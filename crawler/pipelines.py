@@ -1,8 +1,9 @@
 """Item pipelines: analyse each article page (extraction + nlp), then store it.
 
-Both do their work on worker threads: extraction and spaCy are CPU-bound and the database calls
-block, and either would stall every download while running on the reactor. Each pipeline uses one
-worker thread, so spaCy and SQLite never see concurrent callers from the same crawl.
+Neither runs on the reactor. Extraction and spaCy are CPU-bound: they run in a pool of
+``APTWATCH_WORKERS`` worker processes (default: one per CPU), so a crawl uses every core; with
+``APTWATCH_WORKERS = 0`` they run on one thread of the crawl process instead. Database calls block:
+they run on one writer thread, so SQLite never sees concurrent writers from the same crawl.
 """
 
 from __future__ import annotations
@@ -17,6 +18,15 @@ from scrapy.exceptions import DropItem, NotConfigured
 
 from crawler.extraction import Extracted, ExtractionError, extract
 from crawler.items import ArticlePage
+from crawler.workers import (
+    AnalysisPool,
+    PageJob,
+    WorkerCrashed,
+    WorkersSettingError,
+    analyse_page,
+    build_nlp,
+    default_workers,
+)
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -41,46 +51,94 @@ def _feeds_spider(crawler: Crawler) -> FeedsSpider | None:
     return spider if spider is not None and hasattr(spider, "source_results") else None  # type: ignore[return-value]
 
 
+def _page_job(item: ArticlePage) -> PageJob:
+    return PageJob(
+        html=item.html,
+        url=item.response_url,
+        entry_title=item.entry_title,
+        body_selector=item.body_selector,
+        date_selector=item.date_selector,
+    )
+
+
 class AnalyzePipeline:
     """Fill ``item.extracted`` (title, text, date...) and ``item.analysis`` (groups, claims)."""
 
-    def __init__(self, crawler: Crawler, kb_path: str | None) -> None:
+    def __init__(
+        self,
+        crawler: Crawler,
+        kb_path: str | None,
+        workers: int,
+        max_in_flight: int | None = None,
+        exit_marker: str | None = None,
+    ) -> None:
         self.crawler = crawler
         self.kb_path = kb_path
+        self.workers = workers
+        self.max_in_flight = max_in_flight
+        self.exit_marker = exit_marker
         self._nlp: Language | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._pool: AnalysisPool | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AnalyzePipeline:
-        if not crawler.settings.getbool("APTWATCH_ANALYZE_ENABLED", True):
+        settings = crawler.settings
+        if not settings.getbool("APTWATCH_ANALYZE_ENABLED", True):
             raise NotConfigured("APTWATCH_ANALYZE_ENABLED is off")
-        return cls(crawler, crawler.settings.get("APTWATCH_NLP_KB_PATH"))
+        workers_setting = settings.get("APTWATCH_WORKERS")
+        try:
+            workers = default_workers() if workers_setting in (None, "") else int(workers_setting)
+        except (TypeError, ValueError):
+            raise WorkersSettingError(
+                f"APTWATCH_WORKERS must be a whole number, not {workers_setting!r}"
+            ) from None
+        if workers < 0:
+            raise WorkersSettingError(
+                f"APTWATCH_WORKERS must be 0 (analyse in the crawl process) or more, not {workers}"
+            )
+        return cls(
+            crawler,
+            settings.get("APTWATCH_NLP_KB_PATH"),
+            workers,
+            settings.getint("APTWATCH_WORKERS_MAX_IN_FLIGHT", 0) or None,
+            settings.get("APTWATCH_TEST_WORKER_EXIT_MARKER") or None,
+        )
 
     async def open_spider(self) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.set_value("APTWATCH_analysis_workers", self.workers)
+        if self.workers > 0:
+            self._pool = AnalysisPool(
+                self.workers,
+                self.kb_path,
+                max_in_flight=self.max_in_flight,
+                exit_marker=self.exit_marker,
+            )
+            return  # workers start with the first article: a crawl with nothing new needs none
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aptwatch-analyze")
         # built once per crawl: loading the gazetteer is the expensive part
-        self._nlp = await _run_on(self._executor, self._build_pipeline)
-
-    def _build_pipeline(self) -> Language:
-        import nlp
-
-        return nlp.build_pipeline(self.kb_path) if self.kb_path else nlp.build_pipeline()
+        self._nlp = await _run_on(self._executor, build_nlp, self.kb_path)
 
     async def close_spider(self) -> None:
+        if self._pool is not None:
+            crashes = self._pool.crashes
+            await self._pool.close()
+            if crashes and self.crawler.stats is not None:
+                self.crawler.stats.set_value("APTWATCH_worker_pool_restarts", crashes)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
 
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, ArticlePage):
             return item
-        assert self._executor is not None
         try:
-            item.extracted, item.analysis = await _run_on(self._executor, self._analyze, item)
+            item.extracted, item.analysis = await self._analyse(item)
         except Exception as error:
             # one odd page must not cost the rest of the crawl; it is reported with its source
             problem = " ".join(str(error).split())[:300] or type(error).__name__
-            if not isinstance(error, ExtractionError):
-                logger.exception("analysis of %s failed", item.url)
+            if not isinstance(error, ExtractionError | WorkerCrashed):
+                logger.error("analysis of %s failed", item.url, exc_info=error)
                 problem = f"analysis failed ({type(error).__name__}: {problem})"
             spider = _feeds_spider(self.crawler)
             if spider is not None:
@@ -88,18 +146,11 @@ class AnalyzePipeline:
             raise DropItem(f"cannot analyse {item.url}: {problem}") from error
         return item
 
-    def _analyze(self, item: ArticlePage) -> tuple[Extracted, AnalysisResult]:
-        import nlp
-
-        extracted = extract(
-            item.html,
-            item.response_url,
-            body_selector=item.body_selector,
-            date_selector=item.date_selector,
-        )
-        assert self._nlp is not None
-        title = extracted.title or item.entry_title
-        return extracted, nlp.analyze(self._nlp, extracted.text, title=title)
+    async def _analyse(self, item: ArticlePage) -> tuple[Extracted, AnalysisResult]:
+        if self._pool is not None:
+            return await self._pool.analyse(_page_job(item))
+        assert self._executor is not None and self._nlp is not None
+        return await _run_on(self._executor, analyse_page, self._nlp, _page_job(item))
 
 
 class StorePipeline:

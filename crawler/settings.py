@@ -72,3 +72,9 @@ ITEM_PIPELINES = {
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = os.environ.get("APTWATCH_LOG_LEVEL", "INFO")
+
+# Article extraction and analysis run in a pool of worker processes, so a crawl uses every core.
+# None: one worker per CPU; 0: analyse in the crawl process itself (no pool).
+APTWATCH_WORKERS = None
+# Pages handed to the pool at once; 0 means two per worker, which keeps memory flat.
+APTWATCH_WORKERS_MAX_IN_FLIGHT = 0

@@ -24,7 +24,13 @@ from storage import make_engine
 SITE = Path(__file__).resolve().parent / "site"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # the polite production delays would only make the suite slow against a local server
-FAST = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "LOG_LEVEL": "WARNING"}
+# The worker pool has its own tests (test_pipelines.py); here it would only add start-up time.
+FAST = {
+    "AUTOTHROTTLE_ENABLED": False,
+    "DOWNLOAD_DELAY": 0,
+    "LOG_LEVEL": "WARNING",
+    "APTWATCH_WORKERS": 0,
+}
 FAST_CLI_SETTINGS = ["-s", "AUTOTHROTTLE_ENABLED=0", "-s", "DOWNLOAD_DELAY=0"]
 ARTICLE_PATHS = [
     "/articles/apt28-attribution.html",

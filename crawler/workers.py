@@ -1,0 +1,222 @@
+"""Extraction and analysis of article pages in a pool of worker processes.
+
+trafilatura and spaCy are pure CPU work under the GIL, so threads cannot spread them over cores;
+spawned processes can. Each worker builds the nlp pipeline once, in its initializer, and then
+analyses page after page. A worker that dies (a crash in a C extension, the OOM killer) breaks a
+``ProcessPoolExecutor`` for every page in flight, so :class:`AnalysisPool` replaces the pool and
+re-runs those pages one at a time in a separate single-worker pool: the page that kills that worker
+too is the culprit and fails alone, as :class:`WorkerCrashed`; the others succeed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from crawler.extraction import Extracted, extract
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+
+    from nlp.results import AnalysisResult
+
+# what a worker told to exit by the test hook exits with, so the log names the cause
+TEST_EXIT_CODE = 70
+
+
+class WorkersSettingError(ValueError):
+    """A worker-pool setting (``APTWATCH_WORKERS``...) has an impossible value."""
+
+
+class WorkerCrashed(RuntimeError):
+    """The worker process analysing a page died; the page is lost, the crawl goes on."""
+
+
+@dataclass(frozen=True)
+class PageJob:
+    """What a worker needs of an :class:`~crawler.items.ArticlePage` (sent by pickle, so small)."""
+
+    html: bytes
+    url: str
+    entry_title: str | None = None
+    body_selector: str | None = None
+    date_selector: str | None = None
+
+
+def build_nlp(kb_path: str | None) -> Language:
+    import nlp
+
+    return nlp.build_pipeline(kb_path) if kb_path else nlp.build_pipeline()
+
+
+def analyse_page(pipeline: Language, job: PageJob) -> tuple[Extracted, AnalysisResult]:
+    """Extract the article from its page and find the groups it names and blames."""
+    import nlp
+
+    extracted = extract(
+        job.html, job.url, body_selector=job.body_selector, date_selector=job.date_selector
+    )
+    title = extracted.title or job.entry_title
+    return extracted, nlp.analyze(pipeline, extracted.text, title=title)
+
+
+# --- the worker side: module state lives in each worker process ----------------------------------
+
+_worker_pipeline: Language | None = None
+_worker_exit_marker: bytes | None = None
+
+
+def _init_worker(kb_path: str | None, exit_marker: bytes | None) -> None:
+    global _worker_pipeline, _worker_exit_marker
+    # Ctrl-C reaches the whole process group; the crawl process decides how to stop, and a worker
+    # dying of KeyboardInterrupt mid-page would only look like a crash
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_exit_marker = exit_marker
+    _worker_pipeline = build_nlp(kb_path)
+
+
+def _worker_ready() -> int:
+    return os.getpid()
+
+
+def _analyse_in_worker(job: PageJob) -> tuple[Extracted, AnalysisResult]:
+    if _worker_exit_marker is not None and _worker_exit_marker in job.html:
+        # test hook (APTWATCH_TEST_WORKER_EXIT_MARKER): die the way a segfault or the OOM killer
+        # would, without cleanup, to prove the crawl survives it
+        os._exit(TEST_EXIT_CODE)
+    assert _worker_pipeline is not None, "worker initializer did not run"
+    return analyse_page(_worker_pipeline, job)
+
+
+# --- the crawl side ---------------------------------------------------------------------------
+
+
+class AnalysisPool:
+    """A spawn-context process pool for :func:`analyse_page`, used from the asyncio event loop.
+
+    At most ``max_in_flight`` pages (default: two per worker, so none waits idle between pages)
+    are handed to workers at once, so a fast download side cannot pile pickled pages up in the
+    pool's queue; the pages waiting for a slot keep their responses in Scrapy's scraper slot,
+    whose size limit then pauses downloading.
+    """
+
+    def __init__(
+        self,
+        workers: int,
+        kb_path: str | None = None,
+        *,
+        max_in_flight: int | None = None,
+        exit_marker: str | None = None,
+    ) -> None:
+        if workers < 1:
+            raise WorkersSettingError(f"an analysis pool needs at least one worker, not {workers}")
+        if max_in_flight is not None and max_in_flight < 1:
+            raise WorkersSettingError(
+                f"at least one page must be allowed in flight, not {max_in_flight}"
+            )
+        self.workers = workers
+        self._kb_path = kb_path
+        self._exit_marker = exit_marker.encode() if exit_marker else None
+        self._in_flight = asyncio.Semaphore(max_in_flight or 2 * workers)
+        self._isolation = asyncio.Lock()
+        self._starting = asyncio.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+        self._generation = 0
+        self._isolated: ProcessPoolExecutor | None = None
+        self._retired: list[ProcessPoolExecutor] = []
+        self.crashes = 0
+
+    def _new_executor(self, workers: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self._kb_path, self._exit_marker),
+        )
+
+    async def start(self) -> None:
+        """Start every worker and wait until each has built its pipeline (done by the first
+        :meth:`analyse` otherwise, so a crawl with nothing new never starts a worker)."""
+        async with self._starting:
+            if self._executor is not None:
+                return
+            executor = self._new_executor(self.workers)
+            # one task per worker makes the pool spawn them all now, not one by one
+            warm_up = [executor.submit(_worker_ready) for _ in range(self.workers)]
+            try:
+                await asyncio.gather(*(asyncio.wrap_future(future) for future in warm_up))
+            except BrokenProcessPool as error:
+                await asyncio.to_thread(_shutdown_all, [executor])
+                # the worker printed the initializer's own traceback to stderr
+                raise WorkerCrashed(
+                    "the analysis workers could not start (building the nlp pipeline failed)"
+                ) from error
+            self._executor = executor
+
+    async def analyse(self, job: PageJob) -> tuple[Extracted, AnalysisResult]:
+        """Extraction and analysis of one page; raises :class:`WorkerCrashed` if it kills a worker,
+        and whatever :func:`analyse_page` raises for a bad page."""
+        if self._executor is None:
+            await self.start()
+        async with self._in_flight:
+            generation, executor = self._generation, self._executor
+            assert executor is not None
+            try:
+                return await _submit(executor, job)
+            except BrokenProcessPool:
+                self._replace_broken(generation)
+            # innocent pages in flight die along with the culprit; alone, only the culprit dies
+            return await self._analyse_alone(job)
+
+    def _replace_broken(self, generation: int) -> None:
+        if generation != self._generation or self._executor is None:
+            return  # another page of the same crash already replaced it
+        self.crashes += 1
+        self._retired.append(self._executor)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor = self._new_executor(self.workers)
+        self._generation += 1
+
+    async def _analyse_alone(self, job: PageJob) -> tuple[Extracted, AnalysisResult]:
+        async with self._isolation:
+            if self._isolated is None:
+                self._isolated = self._new_executor(1)
+            try:
+                return await _submit(self._isolated, job)
+            except BrokenProcessPool as error:
+                self._retired.append(self._isolated)
+                self._isolated.shutdown(wait=False, cancel_futures=True)
+                self._isolated = None
+                raise WorkerCrashed("the analysis worker process died on this page") from error
+
+    async def close(self) -> None:
+        """Stop every worker process; pages still queued are cancelled."""
+        executors = [e for e in (self._executor, self._isolated) if e is not None]
+        executors += self._retired
+        self._executor = self._isolated = None
+        self._retired = []
+        # joining worker processes blocks; the event loop must keep running meanwhile
+        await asyncio.to_thread(_shutdown_all, executors)
+
+
+async def _submit(executor: ProcessPoolExecutor, job: PageJob) -> tuple[Extracted, AnalysisResult]:
+    future: Future[tuple[Extracted, AnalysisResult]] = executor.submit(_analyse_in_worker, job)
+    return await asyncio.wrap_future(future)
+
+
+def _shutdown_all(executors: list[ProcessPoolExecutor]) -> None:
+    for executor in executors:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def default_workers() -> int:
+    """The CPUs this process may run on (a container's limit, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)

@@ -1,0 +1,176 @@
+"""The analysis worker pool: same results as analysis in the crawl process; a dying worker costs
+one page, not the crawl."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from scrapy.utils.test import get_crawler
+from sqlalchemy import text
+
+from aptwatch.localsite import LocalSite, serve
+from crawler.pipelines import AnalyzePipeline
+from crawler.run import run_crawl
+from crawler.workers import AnalysisPool, PageJob, WorkerCrashed, WorkersSettingError
+from storage import make_engine
+
+SITE = Path(__file__).resolve().parent / "site"
+FAST = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "LOG_LEVEL": "WARNING"}
+# a string no real page carries; only the test hook acts on it
+EXIT_MARKER = "aptwatch-test-worker-exit-7f3c"
+KILLER_PAGE = f"""<!doctype html><html lang="en"><head><title>Worker killer</title></head><body>
+<article><h1>Worker killer</h1><p>This page stands for one that crashes the analysis worker: a bug
+in a C extension, or the kernel's OOM killer. {EXIT_MARKER}</p></article></body></html>"""
+
+
+@pytest.fixture
+def test_site(tmp_path: Path) -> Iterator[LocalSite]:
+    root = tmp_path / "site"
+    shutil.copytree(SITE, root)
+    (root / "articles" / "worker-killer.html").write_text(KILLER_PAGE, encoding="utf-8")
+    (root / "feeds" / "with-killer.rss").write_text(
+        """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>
+<link>__BASE_URL__/</link><description>d</description>
+<item><title>A</title><link>__BASE_URL__/articles/apt28-attribution.html</link></item>
+<item><title>K</title><link>__BASE_URL__/articles/worker-killer.html</link></item>
+<item><title>N</title><link>__BASE_URL__/articles/negated.html</link></item>
+<item><title>P</title><link>__BASE_URL__/articles/passing-mention.html</link></item>
+</channel></rss>""",
+        encoding="utf-8",
+    )
+    with serve(root) as site:
+        yield site
+
+
+def write_sources(tmp_path: Path, *feed_urls: str) -> Path:
+    path = tmp_path / "sources.yaml"
+    urls = ", ".join(f'"{url}"' for url in feed_urls)
+    path.write_text(
+        f"sources:\n  - name: Example News\n    kind: feed\n    urls: [{urls}]\n"
+        "    allow_private_network: true\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def stored(db_url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every stored article field and every mention and attribution, in a stable order."""
+    queries = {
+        "articles": "SELECT url, canonical_url, title, text, published, authors, lang "
+        "FROM articles ORDER BY url",
+        "mentions": 'SELECT a.url, m.group_id, m.group_name, m.alias, m.start, m."end" '
+        "FROM group_mentions m JOIN articles a ON a.id = m.article_id "
+        "ORDER BY a.url, m.start, m.group_id",
+        "attributions": "SELECT a.url, t.group_id, t.alias, t.stance, t.attributed_by, "
+        "t.sponsor, t.evidence, t.confidence FROM attributions t "
+        "JOIN articles a ON a.id = t.article_id ORDER BY a.url, t.group_id",
+        "alerts": "SELECT a.url, l.group_id, l.status FROM alerts l "
+        "JOIN articles a ON a.id = l.article_id ORDER BY a.url, l.group_id",
+    }
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            return {
+                name: [tuple(row) for row in connection.execute(text(sql))]
+                for name, sql in queries.items()
+            }
+    finally:
+        engine.dispose()
+
+
+def test_pool_stores_the_same_articles_as_in_process_analysis(
+    tmp_path: Path, test_site: LocalSite
+) -> None:
+    sources = write_sources(
+        tmp_path, test_site.url("feeds/security.rss"), test_site.url("feeds/research.atom")
+    )
+    in_process_db = f"sqlite:///{tmp_path / 'in-process.db'}"
+    pool_db = f"sqlite:///{tmp_path / 'pool.db'}"
+
+    in_process = run_crawl(sources, in_process_db, settings={**FAST, "APTWATCH_WORKERS": 0})
+    pooled = run_crawl(sources, pool_db, settings={**FAST, "APTWATCH_WORKERS": 2})
+
+    assert in_process.stats["APTWATCH_analysis_workers"] == 0
+    assert pooled.stats["APTWATCH_analysis_workers"] == 2
+    assert in_process.ok and pooled.ok
+    expected = stored(in_process_db)
+    assert len(expected["articles"]) == 3
+    assert len(expected["attributions"]) == 2 and len(expected["alerts"]) == 1
+    assert stored(pool_db) == expected
+
+
+def test_a_page_that_kills_its_worker_is_one_error_and_the_crawl_completes(
+    tmp_path: Path, test_site: LocalSite
+) -> None:
+    sources = write_sources(tmp_path, test_site.url("feeds/with-killer.rss"))
+    db_url = f"sqlite:///{tmp_path / 'aptwatch.db'}"
+    settings = {**FAST, "APTWATCH_WORKERS": 2, "APTWATCH_TEST_WORKER_EXIT_MARKER": EXIT_MARKER}
+
+    report = run_crawl(sources, db_url, settings=settings)
+
+    news = report.source("Example News")
+    assert report.finish_reason == "finished"
+    assert (news.entries, news.fetched, news.new_articles) == (4, 4, 3)
+    killer_url = test_site.url("articles/worker-killer.html")
+    assert news.errors == (f"article {killer_url}: the analysis worker process died on this page",)
+    assert report.stats["APTWATCH_worker_pool_restarts"] >= 1
+    urls = [row[0] for row in stored(db_url)["articles"]]
+    assert killer_url not in urls and len(urls) == 3
+
+
+def page(title: str, body: str) -> PageJob:
+    html = f"<html><head><title>{title}</title></head><body><article><p>{body}</p></article>"
+    return PageJob(html=f"{html}</body></html>".encode(), url="http://news.example/a.html")
+
+
+def test_pool_isolates_the_culprit_and_stops_its_workers_on_close() -> None:
+    innocent = [
+        page(
+            "APT28 blamed", "Germany said APT28, a Russian military hacking group, was behind it. "
+        ),
+        page("Weather", "Rain is expected over the weekend, with storms in the north. " * 3),
+        page("Markets", "Shares rose on Monday after the central bank held its rates. " * 3),
+    ]
+    killer = page("Killer", f"Nothing to see here. {EXIT_MARKER}")
+
+    async def scenario() -> list[object]:
+        pool = AnalysisPool(2, max_in_flight=4, exit_marker=EXIT_MARKER)
+        await pool.start()
+        try:
+            assert len(multiprocessing.active_children()) >= 2
+            jobs = [innocent[0], killer, innocent[1], innocent[2]]
+            results = await asyncio.gather(
+                *(pool.analyse(job) for job in jobs), return_exceptions=True
+            )
+            # the pool still works after the crash
+            results.append(await pool.analyse(innocent[1]))
+            return results
+        finally:
+            await pool.close()
+
+    results = asyncio.run(scenario())
+
+    assert isinstance(results[1], WorkerCrashed)
+    for result in (results[0], results[2], results[3], results[4]):
+        assert isinstance(result, tuple), result
+    extracted, analysis = results[0]  # type: ignore[misc]
+    assert extracted.title == "APT28 blamed"
+    assert [a.group_name for a in analysis.attributions] == ["APT28"]
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(-1, "must be 0 .* or more, not -1"), ("many", "must be a whole number, not 'many'")],
+)
+def test_bad_workers_setting_is_one_clear_error(value: object, message: str) -> None:
+    crawler = get_crawler(settings_dict={"APTWATCH_WORKERS": value})
+    with pytest.raises(WorkersSettingError, match=message):
+        AnalyzePipeline.from_crawler(crawler)
+    with pytest.raises(WorkersSettingError, match="at least one worker"):
+        AnalysisPool(0)
