@@ -45,5 +45,6 @@ class SourceResult:
     entries: int = 0
     fetched: int = 0
     new_articles: int = 0
+    updated_articles: int = 0  # known articles whose text changed and were analysed again
     attributions: int = 0
     errors: list[str] = field(default_factory=list)

@@ -201,8 +201,8 @@ class StorePipeline:
                     item.source_name, f"article {item.url}: cannot store: {message}"
                 )
             raise DropItem(f"cannot store {item.url}: {message}") from error
-        if spider is not None and result.created:
-            spider.count(item.source_name, "new_articles")
+        if spider is not None and (result.created or result.updated):
+            spider.count(item.source_name, "new_articles" if result.created else "updated_articles")
             spider.count(item.source_name, "attributions", attributions)
         return item
 

@@ -44,6 +44,7 @@ class SourceReport:
     new_articles: int = 0
     attributions: int = 0
     errors: tuple[str, ...] = ()
+    updated_articles: int = 0
     kind: str = "feed"
 
     @property
@@ -233,6 +234,7 @@ def _crawl(sources_file: str, database_url: str, overrides: dict[str, Any]) -> C
             attributions=result.attributions,
             errors=tuple(result.errors),
             kind=result.kind,
+            updated_articles=result.updated_articles,
         )
         for result in spider.source_results.values()
     )
@@ -319,6 +321,7 @@ def format_report_lines(report: CrawlReport) -> str:
             f"entries={source.entries}",
             f"fetched={source.fetched}",
             f"new={source.new_articles}",
+            f"updated={source.updated_articles}",
             f"attributions={source.attributions}",
             f"errors={len(source.errors)}",
         ]

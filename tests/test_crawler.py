@@ -23,8 +23,8 @@ from storage import make_engine
 
 SITE = Path(__file__).resolve().parent / "site"
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# the polite production delays would only make the suite slow against a local server
-# The worker pool has its own tests (test_pipelines.py); here it would only add start-up time.
+# The polite production delays would only make the suite slow against a local server, and the
+# worker pool has its own tests (test_pipelines.py): here it would only add start-up time.
 FAST = {
     "AUTOTHROTTLE_ENABLED": False,
     "DOWNLOAD_DELAY": 0,
