@@ -21,7 +21,7 @@ import numpy
 import srsly
 from spacy.attrs import IS_SPACE
 from spacy.language import Language
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, Span, Token
 from spacy.util import ensure_path
 
 from nlp.kb import Group, KnowledgeBase, groups_from_document
@@ -75,6 +75,9 @@ CUE_WORDS = frozenset(
     ]
 )
 CUE_WINDOW = 4
+# "the Carbanak campaign", "the Sea Turtle campaign": a name that directly qualifies "campaign"
+# is the campaign's name (often the malware's), so there it is no cue for the actor.
+CAMPAIGN_WORDS = frozenset(["campaign", "campaigns"])
 ACTOR_BELONGINGS = frozenset(
     """attack attacks campaign campaigns operation operations targets victims activity
     activities toolset arsenal infrastructure operators members tactics intrusions""".split()  # noqa: SIM905
@@ -87,6 +90,16 @@ AGENT_VERBS = frozenset(
     """targeted attacked used exploited deployed operated conducted launched perpetrated
     orchestrated compromised breached hacked employed leveraged run executed carried
     claimed developed created sponsored infected stolen leaked attributed""".split()  # noqa: SIM905
+)
+# Verbs right after a name that make it the subject doing what only an actor does.
+ACTOR_VERBS = frozenset(
+    """uses used targets targeted launched deployed deploys sent send sends conducted
+    compromised exploited employed leveraged operates operated returned pivoted breached
+    hacked infiltrated spearphished delivered""".split()  # noqa: SIM905
+)
+CLAUSE_OPENERS = frozenset(
+    """, ; : the that when while and but then after before since because where how why
+    once""".split()  # noqa: SIM905
 )
 BLAME_VERBS = frozenset(["attributed", "linked", "tied", "attribute", "attributes", "attributing"])
 # Words before a name that introduce it as a name.
@@ -121,8 +134,25 @@ THING_NOUNS = frozenset(
         "spyware",
         "browser",
         "store",
+        # plurals: "the PLATINUM backdoors"
+        "backdoors",
+        "implants",
+        "loaders",
+        "droppers",
+        "payloads",
+        "worms",
+        "viruses",
+        "botnets",
+        "families",
+        # software that stealers target: "Electrum wallet data"
+        "wallet",
+        "wallets",
+        "client",
+        "stealer",
     ]
 )
+# "Operation Cloud Hopper": a group name after "Operation" names the operation, not the actor.
+OPERATION_WORDS = frozenset(["Operation", "Op", "OPERATION"])
 COPULAS = frozenset({"is", "was", "are", "were"})
 # "versions of X", "samples of X": X is software.
 THING_OF = frozenset(
@@ -230,6 +260,12 @@ class AliasFilter:
             needs = kb.needs_evidence(span.text)
             if not needs and _thing_sense(span):
                 continue  # many groups share their name with their malware ("NetTraveler")
+            if (
+                not needs
+                and _lower_case_coined_name(span, groups)
+                and not (_has_cue(span) or _between_quotes(span))
+            ):
+                continue  # "wirte" in code, "copy-paste": the word, not "WIRTE" or "Copy-Paste"
             mentions.append(_Mention(span, groups, needs))
 
         # Names of groups that need no evidence confirm their group's other names.
@@ -267,6 +303,7 @@ class AliasFilter:
                     or _distinctive_capitals(mention)
                     or _agent_of_activity(mention.span)
                     or _listed_with_a_group(mention.span, confirmed_tokens)
+                    or _acting_proper_noun(mention.span)
                 ):
                     pass
                 elif _inside_longer_name(mention.span):
@@ -332,10 +369,12 @@ def _inside_address(text: str, start: int, end: int) -> bool:
     right = min(right_candidates) if right_candidates else len(text)
     if _ADDRESS.search(text, left, right):
         return True
-    # A link target in parentheses, even when a tokeniser spaced it out: "( https : / / ...".
+    # A link target in parentheses or angle brackets, even when a tokeniser spaced it out:
+    # "( https : / / ...", "< https : / / ... >".
     line_start = text.rfind("\n", 0, start) + 1
-    opening = text.rfind("(", max(line_start, start - 200), start)
-    if opening == -1 or ")" in text[opening:start]:
+    window_start = max(line_start, start - 200)
+    opening = max(text.rfind("(", window_start, start), text.rfind("<", window_start, start))
+    if opening == -1 or ")" in text[opening:start] or ">" in text[opening:start]:
         return False
     target = text[opening + 1 : start].lstrip()
     if '"' in target or "\u201c" in target:
@@ -352,6 +391,20 @@ def _case_fits(mention: _Mention) -> bool:
         n for g in mention.groups for n in g.names if normalise_name(n) == normalise_name(text)
     ]
     return bool(names) and all(n == n.lower() for n in names)
+
+
+def _lower_case_coined_name(span: Span, groups: list[Group]) -> bool:
+    """A letters-only name written in lower case although every source capitalises it.
+
+    Names with digits ("apt28") keep their identity in any case; a word-like name in lower case
+    is usually an identifier or an ordinary compound ("wirte", "copy-paste").
+    """
+    text = span.text
+    if text != text.lower() or any(c.isdigit() for c in text):
+        return False
+    key = normalise_name(text)
+    names = [n for g in groups for n in g.names if normalise_name(n) == key]
+    return bool(names) and all(n != n.lower() for n in names)
 
 
 def _distinctive_capitals(mention: _Mention) -> bool:
@@ -372,17 +425,30 @@ def _distinctive_capitals(mention: _Mention) -> bool:
 
 
 def _inside_longer_name(span: Span) -> bool:
-    doc = span.doc
-    sent = span.sent
-    if span.start > sent.start:
-        previous = doc[span.start - 1]
-        if previous.is_title and previous.lower_ not in CUE_WORDS | {"the", "a", "an"}:
-            return True
-    if span.end < sent.end:
-        following = doc[span.end]
-        if following.is_title and following.lower_ not in CUE_WORDS:
-            return True
-    return False
+    previous = _word_before(span)
+    if (
+        previous is not None
+        and previous.is_title
+        and previous.lower_ not in CUE_WORDS | {"the", "a", "an"}
+    ):
+        return True
+    following = _word_after(span)
+    return following is not None and following.is_title and following.lower_ not in CUE_WORDS
+
+
+def _word_before(span: Span) -> Token | None:
+    """The previous token of the sentence, skipping runs of whitespace ("Cobalt\u00a0 Strike")."""
+    index = span.start - 1
+    while index >= span.sent.start and span.doc[index].is_space:
+        index -= 1
+    return span.doc[index] if index >= span.sent.start else None
+
+
+def _word_after(span: Span) -> Token | None:
+    index = span.end
+    while index < span.sent.end and span.doc[index].is_space:
+        index += 1
+    return span.doc[index] if index < span.sent.end else None
 
 
 def _has_group_cue(span: Span) -> bool:
@@ -418,6 +484,21 @@ def _agent_of_activity(span: Span) -> bool:
     return (link == "by" and verb in AGENT_VERBS) or (link == "to" and verb in BLAME_VERBS)
 
 
+def _acting_proper_noun(span: Span) -> bool:
+    """'... that Patchwork uses this package', '... Patchwork has pivoted': capitalised inside a
+    sentence, standing alone and doing what only an actor does."""
+    if span.start == span.sent.start or span[0].is_sent_start or not span.text[:1].isupper():
+        return False
+    following = _word_after(span)
+    if following is None or following.lower_ not in ACTOR_VERBS:
+        return False
+    # As the subject of a clause, not the object of a preposition ("players of Lead used").
+    previous = _word_before(span)
+    if previous is None or previous.lower_ not in CLAUSE_OPENERS:
+        return False
+    return not _inside_longer_name(span)
+
+
 def _listed_with_a_group(span: Span, group_tokens: set[int]) -> bool:
     """'APT actors such as Lazarus and Sandworm': coordinated with a name that needs no evidence."""
     doc = span.doc
@@ -439,10 +520,9 @@ def _listed_with_a_group(span: Span, group_tokens: set[int]) -> bool:
 
 def _followed_by_name_word(span: Span) -> bool:
     """An ordinary-word name continued by a capitalised word is part of another name."""
-    doc = span.doc
-    if span.end >= span.sent.end:
+    following = _word_after(span)
+    if following is None:
         return False
-    following = doc[span.end]
     return following.is_title and following.lower_ not in CUE_WORDS and not following.is_sent_start
 
 
@@ -453,7 +533,9 @@ def _has_cue(span: Span) -> bool:
     before = [t for t in doc[sent.start : span.start] if not t.is_punct and not t.is_space]
     after = [t for t in doc[span.end : sent.end] if not t.is_punct and not t.is_space]
     for token in [*before[-CUE_WINDOW:], *after[:CUE_WINDOW]]:
-        if token.lower_ in CUE_WORDS:
+        if token.lower_ in CUE_WORDS and not (
+            token.i == span.end and token.lower_ in CAMPAIGN_WORDS
+        ):
             return True
         if token.lower_ in NAMING_WORDS and token.i < span.start:
             return True
@@ -498,12 +580,16 @@ def _example_of_cue(span: Span) -> bool:
     )
 
 
-def _quoted_name(span: Span) -> bool:
-    """'the “Cyber Caliphate”': a capitalised name set in quotes is used as a name."""
+def _between_quotes(span: Span) -> bool:
     doc = span.doc
-    if span.start == 0 or span.end >= len(doc) or not span.text[:1].isupper():
+    if span.start == 0 or span.end >= len(doc):
         return False
     return doc[span.start - 1].text in QUOTES_OPEN and doc[span.end].text in QUOTES_CLOSE
+
+
+def _quoted_name(span: Span) -> bool:
+    """'the “Cyber Caliphate”': a capitalised name set in quotes is used as a name."""
+    return span.text[:1].isupper() and _between_quotes(span)
 
 
 def _thing_sense(span: Span) -> bool:
@@ -540,6 +626,10 @@ def _thing_sense(span: Span) -> bool:
     previous = doc[span.start - 1] if span.start > span.sent.start else None
     if previous is not None and previous.lower_ in THING_NOUNS:
         return True  # "the backdoor NetTraveler"
+    if previous is not None and previous.text in OPERATION_WORDS:
+        return True  # "Operation Cloud Hopper"
+    if before[-2:] == ["known", "as"]:
+        before = before[:-1]  # "the trojan known as NetTraveler" reads like "the trojan called"
     return len(before) >= 2 and before[-1] in NAMING_WORDS and before[-2] in THING_NOUNS
 
 

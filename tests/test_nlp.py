@@ -344,3 +344,86 @@ def test_the_group_in_a_sentence_naming_its_campaign_is_the_group(nlp: Language)
 def test_not_the_only_ones_is_no_denial(nlp: Language) -> None:
     text = "The Silence hackers are not the only ones trying their phishing game on Russian banks."
     assert by_group(analyze(nlp, text)) == {"G0091": "asserted"}
+
+
+# -- mentions: the thing a name also names, the lower-case word, the acting actor -------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The attachment will install the trojan known as NetTraveler on the host.",
+        "Both groups work in tandem with the PLATINUM backdoors.",
+        "The MSS conducted a campaign dubbed Operation Cloud Hopper against service providers.",
+        "We believe that the Carbanak campaign marks a new era in cybercrime.",
+        "The module steals Electrum wallet data from the infected system.",
+        "* Stealing credentials from Foxmail and Outlook",
+        "2032749 ET TROJAN Cobalt\u00a0 Strike Malleable C2 Amazon Profile",
+    ],
+)
+def test_names_used_for_software_campaigns_or_products_are_not_mentions(
+    nlp: Language, text: str
+) -> None:
+    assert analyze(nlp, text).mentions == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The write-to-file function used is wirte File ( ), a typographical error.",
+        "The code is shared as a link or direct copy-paste on underground forums.",
+    ],
+)
+def test_a_coined_name_in_lower_case_is_the_word(nlp: Language, text: str) -> None:
+    assert analyze(nlp, text).mentions == []
+
+
+def test_a_coined_name_in_lower_case_counts_with_a_cue_or_quotes(nlp: Language) -> None:
+    cued = analyze(nlp, "Researchers tracked the wirte group in the Middle East.")
+    quoted = analyze(nlp, "So instead of 'fancy bear' we should call it 'old bear'.")
+    assert [m.group_id for m in cued.mentions] == ["G0090"]
+    assert [m.group_id for m in quoted.mentions] == ["G0007"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "See the report < https : / / www.example.com / blog / apt40 - examining-an-actor.html >",
+        "[ 2 ] < https : / / citizenlab.example / 2016 / 08 / group5 - syria / >",
+    ],
+)
+def test_a_name_inside_an_angle_bracketed_link_is_not_a_mention(nlp: Language, text: str) -> None:
+    assert analyze(nlp, text).mentions == []
+
+
+@pytest.mark.parametrize(
+    ("text", "alias"),
+    [
+        ("From 16 October 2018, Silence sent out about 84,000 emails in Russia.", "Silence"),
+        ("It is probable that Patchwork uses this package to install its server.", "Patchwork"),
+        ("Between August 2 and 4, the Leviathan sent spearphishing emails.", "Leviathan"),
+    ],
+)
+def test_an_ordinary_word_name_acting_inside_a_sentence_is_a_mention(
+    nlp: Language, text: str, alias: str
+) -> None:
+    assert alias in [m.alias for m in analyze(nlp, text).mentions]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Silence sent the room into shock.",
+        "The new Google Play used a fresh design.",
+        "Players of Lead used the new rules.",
+    ],
+)
+def test_an_acting_word_at_the_sentence_start_or_inside_a_name_is_no_mention(
+    nlp: Language, text: str
+) -> None:
+    assert analyze(nlp, text).mentions == []
+
+
+def test_a_group_name_before_campaign_still_counts_with_another_cue(nlp: Language) -> None:
+    text = "During its recent campaigns, Cloud Atlas used a new polymorphic infection chain."
+    assert "Cloud Atlas" in [m.alias for m in analyze(nlp, text).mentions]
