@@ -22,7 +22,7 @@ from pathlib import Path
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from nlp.evidence import GROUPS_KEY
+from nlp.evidence import GROUPS_KEY, document_text
 
 ATTRIBUTIONS_KEY = "aptwatch_attributions"
 BACKGROUND = "background"
@@ -705,7 +705,7 @@ class AttributionDetector:
         claims = []
         named_sentence_starts = sorted(by_sentence)
         seen: set[int] = set()
-        for match in ANAPHORA.finditer(doc.text, first_char):
+        for match in ANAPHORA.finditer(document_text(doc), first_char):
             phrase = doc.char_span(match.start(), match.end(), alignment_mode="expand")
             if phrase is None:
                 continue

@@ -253,7 +253,7 @@ class AliasFilter:
         mentions = []
         for (start, end), ids in kept:
             span = doc[start:end]
-            if _inside_address(doc.text, span.start_char, span.end_char):
+            if _inside_address(document_text(doc), span.start_char, span.end_char):
                 continue
             groups = [g for g in (kb.get(gid) for gid in sorted(ids)) if g is not None]
             span = _without_descriptive_tail(span, groups)
@@ -587,6 +587,17 @@ def _between_quotes(span: Span) -> bool:
     return doc[span.start - 1].text in QUOTES_OPEN and doc[span.end].text in QUOTES_CLOSE
 
 
+_TEXT_KEY = "aptwatch_text"
+
+
+def document_text(doc: Doc) -> str:
+    """spaCy rebuilds ``doc.text`` from every token on each read: read it once per document."""
+    text = doc.user_data.get(_TEXT_KEY)
+    if text is None:
+        text = doc.user_data[_TEXT_KEY] = doc.text
+    return str(text)
+
+
 def _quoted_name(span: Span) -> bool:
     """'the “Cyber Caliphate”': a capitalised name set in quotes is used as a name."""
     return span.text[:1].isupper() and _between_quotes(span)
@@ -596,7 +607,7 @@ def _thing_sense(span: Span) -> bool:
     """'Hummingbad malware', 'install NetTraveler Trojan', 'versions of KeyBoy', 'malware
     dubbed "KeyBoy"', 'Hummingbad is an Android malware': the malware or product, not the actor."""
     doc = span.doc
-    text = doc.text
+    text = document_text(doc)
     if (
         span.start_char >= 2
         and text[span.start_char - 1] == "."
