@@ -7,28 +7,17 @@ exactly-once bookkeeping is exercised.
 
 from __future__ import annotations
 
-import asyncio
 import io
-import json
-import os
 import re
 import sqlite3
-import threading
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email import message_from_bytes, policy
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
+from receivers import SmtpReceiver, WebhookReceiver, smtp_receiver, webhook_receiver
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.channels import (
@@ -53,7 +42,6 @@ from storage import (
 
 SMTP_USER = "soc-mailer"
 SMTP_PASSWORD = "Hunter2-Secret-Pw"
-POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 ARTICLE_URL = "https://news.example.org/2025/czechia-blames-apt31"
 EVIDENCE = (
     "The Czech Republic has formally accused the Chinese state-sponsored group APT31 of "
@@ -69,134 +57,20 @@ MALICIOUS_TITLE = (
 # --- receivers ----------------------------------------------------------------------------------
 
 
-@dataclass
-class Webhook:
-    """A local HTTP endpoint that records every JSON POST and answers with ``status``."""
-
-    port: int = 0
-    status: int = 200
-    posts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-
-    def apprise_url(self, path: str) -> str:
-        return f"json://127.0.0.1:{self.port}/{path}"
-
-    def received(self, path: str) -> list[dict[str, Any]]:
-        return [payload for seen_path, payload in self.posts if seen_path == f"/{path}"]
-
-
 @pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    receiver = Webhook()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            receiver.posts.append((self.path, json.loads(body)))
-            self.send_response(receiver.status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+def webhook() -> Iterator[WebhookReceiver]:
+    with webhook_receiver() as receiver:
         yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@dataclass
-class ReceivedMail:
-    mail_from: str
-    rcpt_tos: list[str]
-    message: EmailMessage
-
-
-@dataclass
-class Mailbox:
-    port: int = 0
-    mails: list[ReceivedMail] = field(default_factory=list)
-
-    def apprise_url(self, password: str = SMTP_PASSWORD) -> str:
-        # mailto:// (not mailtos://) is plain SMTP; Apprise logs in only when user and password
-        # are given, which this server requires, so the password is really used.
-        return (
-            f"mailto://{SMTP_USER}:{password}@127.0.0.1:{self.port}"
-            "?from=aptwatch@example.org&to=soc@example.org&mode=insecure"
-        )
-
-
-class _BoundPortController(Controller):
-    """aiosmtpd probes the configured port once started; with port 0, probe the bound one."""
-
-    def _trigger_server(self) -> None:
-        assert isinstance(self.server, asyncio.Server)
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
 
 
 @pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox()
-
-    class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            message = message_from_bytes(envelope.original_content, policy=policy.default)
-            assert isinstance(message, EmailMessage)
-            box.mails.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message))
-            return "250 Message accepted for delivery"
-
-    def authenticate(
-        server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
-    ) -> AuthResult:
-        accepted = isinstance(auth_data, LoginPassword) and (
-            auth_data.login.decode(),
-            auth_data.password.decode(),
-        ) == (SMTP_USER, SMTP_PASSWORD)
-        # handled=False: aiosmtpd answers "535 authentication failed" itself instead of going silent
-        return AuthResult(success=accepted, handled=False)
-
-    controller = _BoundPortController(
-        Handler(),
-        hostname="127.0.0.1",
-        port=0,
-        authenticator=authenticate,
-        auth_require_tls=False,
-    )
-    controller.start()
-    box.port = controller.port
-    try:
-        yield box
-    finally:
-        controller.stop()
+def mailbox() -> Iterator[SmtpReceiver]:
+    # The server checks this login, so the password in the Apprise URL is really used.
+    with smtp_receiver(login=(SMTP_USER, SMTP_PASSWORD)) as receiver:
+        yield receiver
 
 
 # --- database -----------------------------------------------------------------------------------
-
-
-def _throwaway_postgres() -> Iterator[str]:
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"aptwatch_alerts_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        admin.dispose()
-        message = f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL}: {exc.orig}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _sessions_for(url: str) -> Iterator[sessionmaker[Session]]:
@@ -225,8 +99,7 @@ def any_db_sessions(
     if request.param == "sqlite":
         yield from _sessions_for(f"sqlite:///{tmp_path}/aptwatch.db")
     else:
-        for url in _throwaway_postgres():
-            yield from _sessions_for(url)
+        yield from _sessions_for(request.getfixturevalue("postgres_url"))
 
 
 def store_attribution(
@@ -321,7 +194,7 @@ def html_part(message: EmailMessage) -> str:
 
 
 def test_one_attribution_reaches_each_channel_once_and_never_again(
-    tmp_path: Path, sessions: sessionmaker[Session], webhook: Webhook, mailbox: Mailbox
+    tmp_path: Path, sessions: sessionmaker[Session], webhook: WebhookReceiver, mailbox: SmtpReceiver
 ) -> None:
     config = write_config(
         tmp_path,
@@ -363,7 +236,10 @@ def test_one_attribution_reaches_each_channel_once_and_never_again(
 
 
 def test_failed_channel_is_retried_next_time_and_the_other_is_not_resent(
-    tmp_path: Path, any_db_sessions: sessionmaker[Session], webhook: Webhook, mailbox: Mailbox
+    tmp_path: Path,
+    any_db_sessions: sessionmaker[Session],
+    webhook: WebhookReceiver,
+    mailbox: SmtpReceiver,
 ) -> None:
     config = write_config(
         tmp_path, (webhook.apprise_url("soc"), None), (mailbox.apprise_url(), None)
@@ -390,7 +266,7 @@ def test_failed_channel_is_retried_next_time_and_the_other_is_not_resent(
 
 
 def test_a_dead_channel_is_given_up_for_the_run_and_its_alerts_wait(
-    tmp_path: Path, sessions: sessionmaker[Session], webhook: Webhook
+    tmp_path: Path, sessions: sessionmaker[Session], webhook: WebhookReceiver
 ) -> None:
     config = write_config(tmp_path, (webhook.apprise_url("soc"), None))
     for number in range(1, 6):
@@ -409,7 +285,7 @@ def test_a_dead_channel_is_given_up_for_the_run_and_its_alerts_wait(
 
 
 def test_negated_attribution_sends_nothing(
-    tmp_path: Path, sessions: sessionmaker[Session], webhook: Webhook
+    tmp_path: Path, sessions: sessionmaker[Session], webhook: WebhookReceiver
 ) -> None:
     config = write_config(tmp_path, (webhook.apprise_url("soc"), None))
     assert store_attribution(sessions, stance="negated") == 0
@@ -421,7 +297,7 @@ def test_negated_attribution_sends_nothing(
 
 
 def test_hedged_attribution_is_marked_hedged(
-    tmp_path: Path, sessions: sessionmaker[Session], webhook: Webhook
+    tmp_path: Path, sessions: sessionmaker[Session], webhook: WebhookReceiver
 ) -> None:
     config = write_config(tmp_path, (webhook.apprise_url("soc"), None))
     store_attribution(sessions, stance="hedged")
@@ -433,7 +309,7 @@ def test_hedged_attribution_is_marked_hedged(
 
 
 def test_malicious_scraped_text_arrives_inert_by_webhook_and_email(
-    tmp_path: Path, sessions: sessionmaker[Session], webhook: Webhook, mailbox: Mailbox
+    tmp_path: Path, sessions: sessionmaker[Session], webhook: WebhookReceiver, mailbox: SmtpReceiver
 ) -> None:
     config = write_config(
         tmp_path, (webhook.apprise_url("soc"), None), (mailbox.apprise_url(), None)
@@ -499,7 +375,7 @@ def test_without_config_alerts_are_printed_once(sessions: sessionmaker[Session])
 
 
 def test_many_pending_alerts_go_out_as_one_digest(
-    tmp_path: Path, sessions: sessionmaker[Session], webhook: Webhook
+    tmp_path: Path, sessions: sessionmaker[Session], webhook: WebhookReceiver
 ) -> None:
     config = write_config(tmp_path, (webhook.apprise_url("soc"), None))
     for number in range(1, 4):
@@ -517,7 +393,7 @@ def test_many_pending_alerts_go_out_as_one_digest(
 
 
 def test_operator_messages_go_only_to_operator_and_untagged_channels(
-    tmp_path: Path, webhook: Webhook
+    tmp_path: Path, webhook: WebhookReceiver
 ) -> None:
     config = write_config(
         tmp_path,
@@ -537,7 +413,7 @@ def test_operator_messages_go_only_to_operator_and_untagged_channels(
     assert ops["message"] == "feed https://x.example gave 500\n@\u200bhere"
 
 
-def test_operator_message_failure_is_reported(tmp_path: Path, webhook: Webhook) -> None:
+def test_operator_message_failure_is_reported(tmp_path: Path, webhook: WebhookReceiver) -> None:
     config = write_config(tmp_path, (webhook.apprise_url("ops"), "operator"))
     webhook.status = 500
 
@@ -545,7 +421,7 @@ def test_operator_message_failure_is_reported(tmp_path: Path, webhook: Webhook) 
 
 
 def test_smtp_rejection_is_recorded_without_the_password(
-    tmp_path: Path, sqlite_url: str, sessions: sessionmaker[Session], mailbox: Mailbox
+    tmp_path: Path, sqlite_url: str, sessions: sessionmaker[Session], mailbox: SmtpReceiver
 ) -> None:
     wrong_password = "Wrong-Secret-Pw-123"
     config = write_config(tmp_path, (mailbox.apprise_url(password=wrong_password), None))
@@ -603,7 +479,7 @@ def test_bad_config_is_one_line_naming_file_and_problem_without_the_password(
 
 
 def test_config_without_any_attribution_channel_is_refused(
-    tmp_path: Path, sessions: sessionmaker[Session], webhook: Webhook
+    tmp_path: Path, sessions: sessionmaker[Session], webhook: WebhookReceiver
 ) -> None:
     config = write_config(tmp_path, (webhook.apprise_url("ops"), "operator"))
     store_attribution(sessions)
@@ -613,7 +489,9 @@ def test_config_without_any_attribution_channel_is_refused(
     assert webhook.posts == []
 
 
-def test_channel_keys_are_stable_and_labels_hide_secrets(tmp_path: Path, mailbox: Mailbox) -> None:
+def test_channel_keys_are_stable_and_labels_hide_secrets(
+    tmp_path: Path, mailbox: SmtpReceiver
+) -> None:
     config = write_config(tmp_path, (mailbox.apprise_url(), None))
 
     [first] = load_channels(config)

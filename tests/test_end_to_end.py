@@ -89,7 +89,7 @@ def test_attribution_alerts_once_per_channel_and_never_again(
     assert len(titles) == 2, titles
     assert any("APT31" in t or "ZIRCONIUM" in t.upper() for t in titles)
     assert any("Volt Typhoon" in t for t in titles)
-    assert len(smtp.messages) == 2
+    assert len(smtp.mails) == 2
     apt31 = next(p for p in webhook.payloads if "G0128" in p["title"] + p["message"])
     assert "Ministry of State Security" in apt31["message"]
     assert "/news/ministry-breach-apt31.html" in apt31["message"]
@@ -99,7 +99,7 @@ def test_attribution_alerts_once_per_channel_and_never_again(
 
     assert second.exit_code == 0
     assert len(webhook.payloads) == 2
-    assert len(smtp.messages) == 2
+    assert len(smtp.mails) == 2
     assert demo_site.count("/news/ministry-breach-apt31.html") == article_fetches
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -13,8 +11,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, event, func, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import (
@@ -41,7 +38,6 @@ from storage import (
 from storage import clock as storage_clock
 from storage.models import Alert, Article, Attribution, Base, GroupMention
 
-POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 SEED_TEXT = (
@@ -55,33 +51,14 @@ SEED_TEXT = (
 # --- fixtures -----------------------------------------------------------------------------------
 
 
-def _throwaway_postgres() -> Iterator[str]:
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"aptwatch_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as exc:
-        admin.dispose()
-        message = f"PostgreSQL unreachable at {POSTGRES_ADMIN_URL}: {exc.orig}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     if request.param == "sqlite":
         # A folder that does not exist yet: make_engine must create it.
-        yield f"sqlite:///{tmp_path}/state/aptwatch.db"
-    else:
-        yield from _throwaway_postgres()
+        return f"sqlite:///{tmp_path}/state/aptwatch.db"
+    # Requested here, not as a parameter, so that only the PostgreSQL runs create a database.
+    postgres_url: str = request.getfixturevalue("postgres_url")
+    return postgres_url
 
 
 @dataclass
@@ -114,6 +91,26 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
     fake = FrozenClock(T0)
     monkeypatch.setattr(storage_clock, "utcnow", fake)
     return fake
+
+
+def run_concurrently(start: threading.Barrier, *workers: Callable[[], None]) -> None:
+    """Runs each worker in its own thread, waits for all, then re-raises the first error."""
+    errors: list[Exception] = []
+
+    def guarded(worker: Callable[[], None]) -> None:
+        try:
+            worker()
+        except Exception as exc:  # handed to the main thread so pytest reports it
+            errors.append(exc)
+            start.abort()  # the other workers would otherwise wait at the barrier forever
+
+    threads = [threading.Thread(target=guarded, args=(worker,)) for worker in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def make_article(n: int = 1, **changes: Any) -> ArticleIn:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
 import test_storage
-from test_storage import T0, Db, FrozenClock
+from test_storage import T0, Db, FrozenClock, run_concurrently
 
 from storage import (
     StorageError,
@@ -191,32 +192,23 @@ def test_of_two_competing_crawlers_exactly_one_gets_the_lease(db: Db) -> None:
     engines = [make_engine(db.url) for _ in range(2)]
     start = threading.Barrier(2)
     won: dict[str, list[str]] = {name: [] for name in sources}
-    errors: list[Exception] = []
 
     def crawler(holder: str, engine: Any) -> None:
-        try:
-            sessions = make_session_factory(engine)
-            for name in sources:
-                start.wait()
-                with sessions() as session:
-                    if acquire_crawl_lease(session, name, holder, 600):
-                        won[name].append(holder)
-                    session.commit()
-        except Exception as exc:  # handed to the main thread so pytest reports it
-            errors.append(exc)
-            start.abort()
+        sessions = make_session_factory(engine)
+        for name in sources:
+            start.wait()
+            with sessions() as session:
+                if acquire_crawl_lease(session, name, holder, 600):
+                    won[name].append(holder)
+                session.commit()
 
-    threads = [
-        threading.Thread(target=crawler, args=(f"worker-{n}", engine))
-        for n, engine in enumerate(engines)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for engine in engines:
-        engine.dispose()
+    try:
+        run_concurrently(
+            start,
+            *(partial(crawler, f"worker-{n}", engine) for n, engine in enumerate(engines)),
+        )
+    finally:
+        for engine in engines:
+            engine.dispose()
 
-    if errors:
-        raise errors[0]
     assert all(len(holders) == 1 for holders in won.values()), won

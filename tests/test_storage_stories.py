@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import test_storage
 from alembic import command
 from sqlalchemy import event, select, text
-from test_storage import Db, attribution, count
+from test_storage import Db, attribution, count, run_concurrently
 
 from storage import (
     ArticleIn,
@@ -300,30 +301,22 @@ def test_concurrent_copies_of_one_story_alert_once(db: Db) -> None:
     outcomes: list[Any] = []
 
     def writer(n: int) -> None:
-        try:
-            body = MINISTRY_STORY if n == 1 else syndicated(MINISTRY_STORY)
-            with make_session_factory(engines[n - 1])() as session:
-                start.wait()
-                outcomes.append(
-                    store_article(
-                        session, article(n, body), [], [attribution("G0128", "asserted", 0.9)]
-                    )
+        body = MINISTRY_STORY if n == 1 else syndicated(MINISTRY_STORY)
+        with make_session_factory(engines[n - 1])() as session:
+            start.wait()
+            outcomes.append(
+                store_article(
+                    session, article(n, body), [], [attribution("G0128", "asserted", 0.9)]
                 )
-                session.commit()
-        except Exception as exc:  # handed to the main thread so pytest reports it
-            outcomes.append(exc)
+            )
+            session.commit()
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in (1, 2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for engine in engines:
-        engine.dispose()
+    try:
+        run_concurrently(start, partial(writer, 1), partial(writer, 2))
+    finally:
+        for engine in engines:
+            engine.dispose()
 
-    for outcome in outcomes:
-        if isinstance(outcome, Exception):
-            raise outcome
     assert len({outcome.story_id for outcome in outcomes}) == 1
     assert sorted(outcome.alerts_created for outcome in outcomes) == [0, 1]
     assert len(pending(db)) == 1
