@@ -5,16 +5,17 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.errors import DatabaseError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -129,6 +130,9 @@ def check_database(url: str) -> None:
 
 def alembic_config(url: str) -> Config:
     """An Alembic config for ``url`` built in code: no alembic.ini, the URL never touches a file."""
+    # Imported here: Alembic costs half a second to import, and most processes never migrate.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     # Attributes, not set_main_option: configparser would choke on '%' in passwords.
@@ -138,6 +142,8 @@ def alembic_config(url: str) -> Config:
 
 def upgrade_database(url: str) -> None:
     """Bring the schema at ``url`` to the newest revision; a no-op when it is already there."""
+    from alembic import command
+
     check_database(url)
     engine = make_engine(url)
     config = alembic_config(url)
