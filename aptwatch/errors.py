@@ -34,12 +34,15 @@ def user_error_types() -> tuple[type[BaseException], ...]:
         FileNotFoundError,
         IsADirectoryError,
         PermissionError,
+        UnicodeDecodeError,
         yaml.YAMLError,
     )
 
 
 def describe(error: BaseException) -> str:
     """A single line for the terminal: no traceback, no embedded newlines."""
+    if isinstance(error, UnicodeDecodeError):
+        return f"input is not UTF-8 text ({error.reason} at byte {error.start})"
     if (
         isinstance(error, FileNotFoundError | IsADirectoryError | PermissionError)
         and error.filename
