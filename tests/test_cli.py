@@ -114,3 +114,13 @@ def test_groups_show_finds_the_group_by_any_name(name: str) -> None:
     assert result.exit_code == 0, result.output
     assert "https://attack.mitre.org/groups/G0128/" in result.stdout
     assert "BRONZE VINEWOOD" in result.stdout
+
+
+def test_analyze_rejects_input_that_is_not_utf8(tmp_path: Path) -> None:
+    latin1 = tmp_path / "in.jsonl"
+    latin1.write_bytes('{"id": 1, "text": "Caf\xe9 hackers"}\n'.encode("latin-1"))
+
+    result = runner.invoke(app, ["analyze", "--jsonl", str(latin1)])
+
+    assert result.exit_code == 2
+    assert "not UTF-8" in result.stderr
