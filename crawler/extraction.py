@@ -19,17 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import trafilatura
 from dateutil import parser as dateutil_parser
-from htmldate import find_date
 from lxml import html as lxml_html
 from lxml.etree import ParserError, _Element
-from trafilatura.metadata import (
-    examine_meta,
-    extract_author,
-    extract_meta_json,
-    extract_title,
-)
 
 from crawler.sources import is_xpath
 
@@ -102,6 +94,8 @@ def extract(
     # no loss on article-extraction-benchmark (F1 0.967 fast, 0.961 with the comparison).
     # Metadata comes from ``_PageMeta`` first; trafilatura's own pass is the slowest part of a page
     # (its JSON-LD repair regexes), so only the fields still missing are looked up below.
+    import trafilatura  # see _parse_html
+
     document = trafilatura.bare_extraction(
         body_source,
         url=url,
@@ -136,15 +130,21 @@ class _Fallbacks:
         self._url = url
 
     def title(self) -> str | None:
+        from trafilatura.metadata import examine_meta, extract_title
+
         return _clean(examine_meta(self._tree).title) or _clean(extract_title(self._tree))
 
     def published(self) -> datetime | None:
+        from htmldate import find_date
+
         found = find_date(self._tree, url=self._url, extensive_search=True, original_date=True)
         return parse_datetime(found)
 
     def authors(self) -> tuple[str, ...]:
         # trafilatura's own order: meta tags, then its JSON-LD reader (which repairs JSON that
         # ``json`` rejects), then bylines in the page
+        from trafilatura.metadata import examine_meta, extract_author, extract_meta_json
+
         metadata = examine_meta(self._tree)
         if metadata.author and " " not in metadata.author:
             metadata.author = None  # trafilatura's rule: one word in a meta tag is rarely a name
@@ -181,6 +181,10 @@ def _parse_html(html: str | bytes) -> _Element:
         html = html.encode("utf-8")
     if not html.strip():
         raise ExtractionError("empty document")
+    # Imported on first use: the crawl process itself only parses feeds (pages are extracted in
+    # the worker processes), and trafilatura with htmldate costs it a third of a second to load.
+    import trafilatura
+
     tree = trafilatura.load_html(html)
     if tree is None:
         try:
