@@ -140,12 +140,29 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+# The newest migration. Every crawl process checks the schema first; comparing this with the
+# stored revision costs one query instead of loading Alembic (a test keeps it equal to the head).
+SCHEMA_HEAD = "0002_stories_health_leases"
+
+
+def _stored_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as connection:
+            revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError:
+        return None  # no schema yet
+    return None if revision is None else str(revision)
+
+
 def upgrade_database(url: str) -> None:
     """Bring the schema at ``url`` to the newest revision; a no-op when it is already there."""
-    from alembic import command
-
     check_database(url)
     engine = make_engine(url)
+    if _stored_revision(engine) == SCHEMA_HEAD:
+        engine.dispose()
+        return
+    from alembic import command
+
     config = alembic_config(url)
     try:
         with engine.begin() as connection:

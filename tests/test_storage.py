@@ -174,6 +174,16 @@ def test_upgrade_creates_every_table_and_matches_the_models(db: Db) -> None:
         assert compare_metadata(context, Base.metadata) == []
 
 
+def test_the_schema_head_shortcut_names_the_newest_migration(db: Db) -> None:
+    from alembic.script import ScriptDirectory
+
+    from storage.db import SCHEMA_HEAD, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config(db.url)).get_current_head() == SCHEMA_HEAD
+    with db.engine.connect() as connection:
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == SCHEMA_HEAD
+
+
 def test_upgrading_twice_keeps_data_and_revision(db: Db) -> None:
     with db.sessions() as session:
         ensure_source(session, "Example News", "news", "https://news.example/feed")
