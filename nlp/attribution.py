@@ -136,6 +136,10 @@ ACTIVITY_VERBS = frozenset(
         "launching",
         "launches",
         "infiltrated",
+        "penetrated",
+        "broke",
+        "break",
+        "breaking",
         "infected",
         "infecting",
         "infect",
@@ -672,7 +676,17 @@ class AttributionDetector:
             return base
         trigger_index, strength = trigger
         sentence_lower = " ".join(lower)
-        if strength < 2 and any(phrase in sentence_lower for phrase in PROFILE_PHRASES):
+        # "Microsoft said Midnight Blizzard, the actor also known as APT29, breached ...": an
+        # alias list set off by commas inside a sourced claim does not make it a profile.
+        if (
+            strength < 2
+            and any(phrase in sentence_lower for phrase in PROFILE_PHRASES)
+            and not _names_the_actor(lower, positions, trigger_index)
+            and not (
+                _profile_only_in_asides(lower, trigger_index)
+                and _speaker(sent, [span.text for span in spans])
+            )
+        ):
             return base
         mention_index = min(positions, key=lambda p: abs(p[0] - trigger_index))[0]
         stance = _stance(lower, mention_index, trigger_index, positions)
@@ -783,6 +797,48 @@ def _previous_sentences(sent: Span, count: int) -> list[Span]:
         if previous.text.strip():
             found.append(previous)
         start = previous.start
+    return found
+
+
+def _names_the_actor(
+    lower: list[str], positions: list[tuple[int, int]], trigger_index: int
+) -> bool:
+    """'hackers tracked as Salt Typhoon compromised ...': "tracked as" introduces the name of the
+    subject of the claim (not "also tracked as", an alias list), and the activity follows it."""
+    for start, end in positions:
+        if (
+            start >= 3
+            and lower[start - 2 : start] == ["tracked", "as"]
+            and lower[start - 3] in GROUP_NOUNS | {"actor", "actors", "operators", "cluster"}
+            and trigger_index >= end
+        ):
+            sentence = " ".join(lower)
+            return sentence.count("tracked as") == 1 and not any(
+                phrase in sentence for phrase in PROFILE_PHRASES if "tracked as" not in phrase
+            )
+    return False
+
+
+_ASIDE_BOUNDS = frozenset({",", "(", ")", "\u2014", "\u2013", ";"})
+
+
+def _profile_only_in_asides(lower: list[str], trigger_index: int) -> bool:
+    """True when every profile phrase sits in a comma / bracket / dash delimited aside that does
+    not contain the trigger word, e.g. "X, also known as Y, breached Z"."""
+    found = False
+    for phrase in PROFILE_PHRASES:
+        words = phrase.split()
+        for start in range(len(lower) - len(words) + 1):
+            if lower[start : start + len(words)] != words:
+                continue
+            found = True
+            left = next((i for i in range(start - 1, -1, -1) if lower[i] in _ASIDE_BOUNDS), None)
+            right = next(
+                (i for i in range(start + len(words), len(lower)) if lower[i] in _ASIDE_BOUNDS),
+                None,
+            )
+            if left is None or right is None or left < trigger_index < right:
+                return False
     return found
 
 
@@ -986,7 +1042,10 @@ def _named_part(who: str) -> str:
         return " ".join(body)  # "a Trend Micro" is Trend Micro; "the FBI" keeps its article
     # "cybersecurity firm F-Secure": a generic description before the name.
     # "cybersecurity firm ESET", "the security firm F-Secure": a description, then the name.
-    heads = [i for i, word in enumerate(body) if word.lower() in GENERIC_HEADS]
+    # A capitalised head is part of the name: "Google's Threat Analysis Group" stays whole.
+    heads = [
+        i for i, word in enumerate(body) if word.lower() in GENERIC_HEADS and word[:1].islower()
+    ]
     if heads and heads[-1] + 1 < len(body):
         name = body[heads[-1] + 1 :]
         if all(word[:1].isupper() or word[:1].isdigit() for word in name):

@@ -83,6 +83,43 @@ def test_alias_list_is_background_not_attribution(nlp: Language) -> None:
     assert result.attributions == []
 
 
+def test_alias_aside_inside_a_sourced_claim_is_still_an_attribution(nlp: Language) -> None:
+    text = (
+        "Microsoft said Midnight Blizzard, the Russian actor also known as APT29, breached its "
+        "corporate email systems."
+    )
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.group_id, attribution.stance) == ("G0016", "asserted")
+    assert attribution.attributed_by == "Microsoft"
+    history = "APT29, also known as Cozy Bear, has targeted governments since 2008."
+    assert analyze(nlp, history).attributions == []
+
+
+@pytest.mark.parametrize(
+    ("text", "group_id"),
+    [
+        (
+            "The FBI said Chinese state-sponsored hackers tracked as Salt Typhoon compromised "
+            "several telecommunications providers.",
+            None,  # checked below by name: Salt Typhoon has no ATT&CK id in every KB version
+        ),
+        (
+            "Dutch intelligence said it had watched Cozy Bear hackers break into the committee.",
+            "G0016",
+        ),
+    ],
+)
+def test_naming_the_actor_before_the_deed_is_an_attribution(
+    nlp: Language, text: str, group_id: str | None
+) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.stance == "asserted"
+    if group_id:
+        assert attribution.group_id == group_id
+    else:
+        assert attribution.alias == "Salt Typhoon"
+
+
 def test_no_evidence_linking_is_negated(nlp: Language) -> None:
     result = analyze(nlp, "There is no evidence linking APT28 to the attack.")
     assert by_group(result) == {"G0007": "negated"}
@@ -188,6 +225,10 @@ def test_round_trip_through_disk_in_a_fresh_process(
         (
             "The e-mail uses a technique that a Trend Micro report linked to Pawn Storm.",
             "Trend Micro",
+        ),
+        (
+            "Google's Threat Analysis Group said hackers from APT28 targeted the ministry.",
+            "Google's Threat Analysis Group",
         ),
     ],
 )
