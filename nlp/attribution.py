@@ -1067,12 +1067,36 @@ def _is_generic(who: str) -> bool:
     return not any(word[:1].isupper() for word in words)
 
 
+# Verbs that make the attribution itself: their subject outranks another speaker in the same
+# sentence ("the Kremlin denied ..., after the Dutch government blamed APT28").
+ATTRIBUTING_VERBS = frozenset(
+    {
+        "blamed",
+        "blames",
+        "accused",
+        "accuses",
+        "attributed",
+        "attributes",
+        "charged",
+        "indicted",
+        "sanctioned",
+        "linked",
+        "links",
+        "tied",
+        "traced",
+    }
+)
+
+
 def _attributor(sentence: str, aliases: list[str]) -> str | None:
     for pattern in (ACCORDING_TO, QUOTE_SPEAKER, INVERTED_SPEAKER, PASSIVE_AGENT, SUBJECT_SPEAKER):
-        for match in pattern.finditer(sentence):
-            who = _clean_attributor(match.group("who"), aliases)
-            if who:
-                return who
+        found = [
+            (who, match.group(0).split()[-1].lower())
+            for match in pattern.finditer(sentence)
+            if (who := _clean_attributor(match.group("who"), aliases))
+        ]
+        if found:
+            return next((who for who, verb in found if verb in ATTRIBUTING_VERBS), found[0][0])
     return None
 
 

@@ -230,6 +230,11 @@ def test_round_trip_through_disk_in_a_fresh_process(
             "Google's Threat Analysis Group said hackers from APT28 targeted the ministry.",
             "Google's Threat Analysis Group",
         ),
+        (
+            "A Kremlin spokesman denied any involvement after the Dutch government blamed APT28 "
+            "for the breach.",
+            "the Dutch government",
+        ),
     ],
 )
 def test_attributor_is_the_speaker_of_the_claim(nlp: Language, text: str, attributor: str) -> None:
