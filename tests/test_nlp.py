@@ -120,6 +120,13 @@ def test_naming_the_actor_before_the_deed_is_an_attribution(
         assert attribution.alias == "Salt Typhoon"
 
 
+def test_military_unit_designations_name_their_group(nlp: Language) -> None:
+    text = "The NCSC said the GRU's Unit 74455 carried out the attacks on the Olympic Games."
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.group_id, attribution.stance) == ("G0034", "asserted")
+    assert attribution.attributed_by == "The NCSC"
+
+
 def test_no_evidence_linking_is_negated(nlp: Language) -> None:
     result = analyze(nlp, "There is no evidence linking APT28 to the attack.")
     assert by_group(result) == {"G0007": "negated"}
