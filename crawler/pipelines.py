@@ -207,7 +207,7 @@ class StorePipeline:
         return item
 
     def _store(self, item: ArticlePage) -> tuple[StoreResult, int]:
-        from storage import ensure_source, put_url_state, store_article
+        from storage import ensure_source, store_article
         from storage.records import ALERTING_STANCES, ArticleIn, AttributionIn, MentionIn
 
         assert self._session_factory is not None
@@ -251,11 +251,9 @@ class StorePipeline:
         with self._session_factory() as session:
             # not cached: a rolled-back first article would leave a cached id pointing nowhere
             ensure_source(session, item.source_name, item.source_kind, item.source_url)
+            # A duplicate's URL is remembered by the spider, which records every fetch once the
+            # pipelines are done with it, so the next crawl does not download it again.
             result = store_article(session, article, mentions, attributions)
-            if not result.created:
-                # nothing is stored under this URL for a duplicate; remember it was fetched so
-                # the next crawl does not download it again
-                put_url_state(session, item.url, status=200, fetched_at=item.fetched_at)
             # article, attributions and their alert outbox rows become visible together
             session.commit()
         claimed = sum(1 for a in attributions if a.stance in ALERTING_STANCES)
