@@ -27,6 +27,7 @@ from storage.records import (
     ArticleIn,
     AttributionIn,
     DeliveryRecord,
+    FetchIn,
     MentionIn,
     PendingAlert,
     SourceHealth,
@@ -40,15 +41,19 @@ from storage.repository import (
     ensure_source,
     get_url_state,
     is_known_url,
+    known_urls,
     mark_alert_done,
     normalise_text,
     put_url_state,
     recent_alerts,
     record_delivery,
+    record_fetches,
     store_article,
     successful_channels,
     undelivered_alerts,
+    url_states,
 )
+from storage.similarity import TextIdentity, text_identity
 from storage.stories import get_story
 
 __all__ = [
@@ -57,6 +62,7 @@ __all__ = [
     "AttributionIn",
     "DatabaseError",
     "DeliveryRecord",
+    "FetchIn",
     "MentionIn",
     "PendingAlert",
     "SourceHealth",
@@ -64,6 +70,7 @@ __all__ = [
     "StorageError",
     "StoreResult",
     "StoryInfo",
+    "TextIdentity",
     "UrlState",
     "acquire_crawl_lease",
     "check_database",
@@ -74,6 +81,7 @@ __all__ = [
     "get_story",
     "get_url_state",
     "is_known_url",
+    "known_urls",
     "make_engine",
     "make_session_factory",
     "mark_alert_done",
@@ -83,6 +91,7 @@ __all__ = [
     "put_url_state",
     "recent_alerts",
     "record_delivery",
+    "record_fetches",
     "record_source_run",
     "release_crawl_lease",
     "source_health",
@@ -90,6 +99,8 @@ __all__ = [
     "sources_needing_operator_alert",
     "store_article",
     "successful_channels",
+    "text_identity",
     "undelivered_alerts",
     "upgrade_database",
+    "url_states",
 ]

@@ -102,6 +102,18 @@ class DeliveryRecord:
 
 
 @dataclass(frozen=True)
+class FetchIn:
+    """One fetch of a URL to record: its status, validators and body hash."""
+
+    url: str
+    status: int | None
+    etag: str | None = None
+    last_modified: str | None = None
+    content_hash: str | None = None
+    fetched_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class UrlState:
     """What the crawler last learnt about one URL (for conditional GETs and change detection)."""
 

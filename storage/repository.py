@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from hashlib import sha256
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, delete, func, or_, select, update
@@ -29,17 +28,19 @@ from storage.records import (
     ArticleIn,
     AttributionIn,
     DeliveryRecord,
+    FetchIn,
     MentionIn,
     PendingAlert,
     StoreResult,
     UrlState,
 )
-from storage.similarity import fingerprint, words
+from storage.similarity import TextIdentity, text_identity, words, words_hash
 from storage.upsert import upsert_insert
 
 STANCES = frozenset({"asserted", "hedged", "negated"})
 # Which attribution an alert points at when a text holds several for one group.
 _STANCE_STRENGTH = {"asserted": 2, "hedged": 1}
+_LOOKUP_CHUNK = 500
 
 
 # --- text identity ----------------------------------------------------------------------------
@@ -56,7 +57,7 @@ def normalise_text(text: str) -> str:
 
 def content_hash(text: str) -> str:
     """sha256 hex of :func:`normalise_text` — the article identity stored in ``content_hash``."""
-    return sha256(normalise_text(text).encode("utf-8")).hexdigest()
+    return words_hash(words(text))
 
 
 # --- validation helpers -----------------------------------------------------------------------
@@ -235,9 +236,12 @@ def store_article(
     article: ArticleIn,
     mentions: Sequence[MentionIn],
     attributions: Sequence[AttributionIn],
+    identity: TextIdentity | None = None,
 ) -> StoreResult:
     """Store ``article`` with its mentions and attributions, put it in its story, and add one
     outbox alert per alertable group that its story has not alerted yet.
+
+    ``identity`` is ``text_identity(article.text)`` when the caller has computed it already.
 
     - Canonical URL already stored with the same normalised text: nothing changes.
     - Canonical URL already stored, text changed: the article is updated in place (see
@@ -258,7 +262,8 @@ def store_article(
     published = _as_utc(article.published, f"published date of {article.url}")
     now = clock.utcnow()
     fetched_at = _as_utc(article.fetched_at, f"fetch time of {article.url}") or now
-    text_hash = content_hash(article.text)
+    identity = identity or text_identity(article.text)
+    text_hash = identity.content_hash
 
     # One query for both identities: the same URL wins over the same text elsewhere.
     known = session.execute(
@@ -271,7 +276,15 @@ def store_article(
         if same_url.content_hash == text_hash:
             return _unchanged(same_url.id, same_url.story_id)
         return _update_changed_article(
-            session, same_url.id, article, mentions, attributions, published, fetched_at, now
+            session,
+            same_url.id,
+            article,
+            mentions,
+            attributions,
+            identity,
+            published,
+            fetched_at,
+            now,
         )
     if known:
         return _record_copy(session, known[0], source_id, article.canonical_url, now)
@@ -302,7 +315,7 @@ def store_article(
 
     # Taken after the article INSERT: a writer blocked on our unique keys holds no story lock.
     stories.lock_stories(session)
-    story_id, new_story = stories.assign_story(session, row, fingerprint(article.text), now)
+    story_id, new_story = stories.assign_story(session, row, identity.fingerprint, now)
     _add_mentions(session, row.id, mentions)
     attribution_rows = _add_attributions(session, row.id, attributions)
     created, skipped = _create_alerts(
@@ -347,12 +360,13 @@ def _update_changed_article(
     article: ArticleIn,
     mentions: Sequence[MentionIn],
     attributions: Sequence[AttributionIn],
+    identity: TextIdentity,
     published: datetime | None,
     fetched_at: datetime,
     now: datetime,
 ) -> StoreResult:
     """New text under a known canonical URL: re-analysed; only groups new to the story alert."""
-    text_hash = content_hash(article.text)
+    text_hash = identity.content_hash
     stories.lock_stories(session)
     # Re-read under the lock: a concurrent writer may have stored this very update meanwhile.
     row = session.scalars(
@@ -375,7 +389,7 @@ def _update_changed_article(
     row.fetched_at = fetched_at
     session.flush()
 
-    text_fingerprint = fingerprint(article.text)
+    text_fingerprint = identity.fingerprint
     if row.story_id is None:
         story_id, _ = stories.assign_story(session, row, text_fingerprint, now)
     else:
@@ -656,38 +670,73 @@ def get_url_state(session: Session, url: str) -> UrlState | None:
     return None if row is None else _url_state(row)
 
 
-def put_url_state(
-    session: Session,
-    url: str,
-    *,
-    status: int | None,
-    etag: str | None = None,
-    last_modified: str | None = None,
-    content_hash: str | None = None,
-    fetched_at: datetime | None = None,
-) -> UrlState:
-    """Record a fetch of ``url``. A 304 keeps the stored validators and hash unless new ones are
-    given (servers may omit them); any other status replaces them."""
-    _require_text(url, "URL", URL_MAX_LENGTH)
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    # bounded IN lists: SQLite caps bound parameters per statement
+    for start in range(0, len(values), _LOOKUP_CHUNK):
+        yield values[start : start + _LOOKUP_CHUNK]
+
+
+def url_states(session: Session, urls: Iterable[str]) -> dict[str, UrlState]:
+    """The stored state of each of ``urls`` that has one, in a few queries however many."""
+    wanted = sorted(set(urls))
+    found: dict[str, UrlState] = {}
+    for chunk in _chunks(wanted):
+        for row in session.scalars(select(UrlStateRow).where(UrlStateRow.url.in_(chunk))):
+            found[row.url] = _url_state(row)
+    return found
+
+
+def known_urls(session: Session, urls: Iterable[str]) -> set[str]:
+    """Those of ``urls`` under which an article is stored, as fetched or canonical URL."""
+    wanted = sorted(set(urls))
+    known: set[str] = set()
+    for chunk in _chunks(wanted):
+        rows = session.execute(
+            select(Article.url, Article.canonical_url).where(
+                or_(Article.url.in_(chunk), Article.canonical_url.in_(chunk))
+            )
+        )
+        for url, canonical_url in rows:
+            known.update({url, canonical_url})
+    return known & set(wanted)
+
+
+def record_fetches(session: Session, fetches: Sequence[FetchIn]) -> None:
+    """Record fetches of URLs in one statement per kind. A 304 keeps the stored validators and
+    hash unless new ones are given (servers may omit them); any other status replaces them.
+    The last fetch of a URL given twice wins."""
     now = clock.utcnow()
-    fetched = _as_utc(fetched_at, f"fetch time of {url}") or now
-    insert = upsert_insert(session)
-    statement = insert(UrlStateRow).values(
-        url=url,
-        etag=etag,
-        last_modified=last_modified,
-        content_hash=content_hash,
-        first_seen=now,
-        last_seen=now,
-        last_status=status,
-        last_fetched=fetched,
-    )
+    latest: dict[str, FetchIn] = {}
+    for fetch in fetches:
+        _require_text(fetch.url, "URL", URL_MAX_LENGTH)
+        latest[fetch.url] = fetch
+    for not_modified in (True, False):
+        rows = [
+            {
+                "url": fetch.url,
+                "etag": fetch.etag,
+                "last_modified": fetch.last_modified,
+                "content_hash": fetch.content_hash,
+                "first_seen": now,
+                "last_seen": now,
+                "last_status": fetch.status,
+                "last_fetched": _as_utc(fetch.fetched_at, f"fetch time of {fetch.url}") or now,
+            }
+            for fetch in latest.values()
+            if (fetch.status == 304) is not_modified
+        ]
+        if rows:
+            session.execute(_url_state_upsert(session, not_modified), rows)
+
+
+def _url_state_upsert(session: Session, not_modified: bool) -> Any:
+    statement = upsert_insert(session)(UrlStateRow)
     excluded = statement.excluded
 
     def refreshed(column: Any, new: Any) -> Any:
-        return func.coalesce(new, column) if status == 304 else new
+        return func.coalesce(new, column) if not_modified else new
 
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=[UrlStateRow.url],
         set_={
             "etag": refreshed(UrlStateRow.etag, excluded.etag),
@@ -698,7 +747,23 @@ def put_url_state(
             "last_fetched": excluded.last_fetched,
         },
     )
-    session.execute(statement)
+
+
+def put_url_state(
+    session: Session,
+    url: str,
+    *,
+    status: int | None,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    content_hash: str | None = None,
+    fetched_at: datetime | None = None,
+) -> UrlState:
+    """Record one fetch of ``url`` (see :func:`record_fetches`) and return the state it leaves."""
+    record_fetches(
+        session,
+        [FetchIn(url, status, etag, last_modified, content_hash, fetched_at)],
+    )
     session.expire_all()
     state = get_url_state(session, url)
     assert state is not None  # just upserted in this transaction

@@ -27,7 +27,7 @@ import html
 import re
 import unicodedata
 from dataclasses import dataclass
-from hashlib import blake2b
+from hashlib import blake2b, sha256
 
 SHINGLE_WORDS = 4
 # One-permutation hashing: each shingle hash falls into one of SKETCH_BINS bins by its top bits and
@@ -80,9 +80,12 @@ def _hash64(value: str) -> int:
 
 def shingles(text: str, size: int = SHINGLE_WORDS) -> frozenset[int]:
     """64-bit hashes of every run of ``size`` consecutive words (the whole text if shorter)."""
+    return _shingles_of(words(text), size)
+
+
+def _shingles_of(tokens: list[str], size: int = SHINGLE_WORDS) -> frozenset[int]:
     if size < 1:
         raise ValueError(f"shingle size must be at least 1, got {size}")
-    tokens = words(text)
     if not tokens:
         return frozenset()
     if len(tokens) <= size:
@@ -170,8 +173,32 @@ class Fingerprint:
 
 
 def fingerprint(text: str) -> Fingerprint:
-    shingle_set = shingles(text)
+    return _fingerprint_of(words(text))
+
+
+def _fingerprint_of(tokens: list[str]) -> Fingerprint:
+    shingle_set = _shingles_of(tokens)
     return Fingerprint(shingle_set, tuple(band_keys(sketch(shingle_set))))
+
+
+def words_hash(tokens: list[str]) -> str:
+    """sha256 hex of the words joined by single spaces: equal for two renderings of one text."""
+    return sha256(" ".join(tokens).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class TextIdentity:
+    """Everything storage derives from an article's text: its content hash (exact identity) and
+    its fingerprint (near duplicates). Pure CPU work, so a crawler computes it in its worker
+    processes and hands it to ``store_article`` instead of the database thread doing it."""
+
+    content_hash: str
+    fingerprint: Fingerprint
+
+
+def text_identity(text: str) -> TextIdentity:
+    tokens = words(text)
+    return TextIdentity(words_hash(tokens), _fingerprint_of(tokens))
 
 
 @dataclass(frozen=True)

@@ -18,22 +18,26 @@ from storage import (
     ArticleIn,
     AttributionIn,
     DatabaseError,
+    FetchIn,
     MentionIn,
     StorageError,
     check_database,
     ensure_source,
     get_url_state,
     is_known_url,
+    known_urls,
     make_engine,
     make_session_factory,
     mark_alert_done,
     put_url_state,
     recent_alerts,
     record_delivery,
+    record_fetches,
     store_article,
     successful_channels,
     undelivered_alerts,
     upgrade_database,
+    url_states,
 )
 from storage import clock as storage_clock
 from storage.models import Alert, Article, Attribution, Base, GroupMention
@@ -489,6 +493,49 @@ def test_url_state_keeps_validators_across_not_modified(db: Db, frozen_clock: Fr
     assert (changed.etag, changed.last_modified, changed.content_hash) == ('"v2"', None, "def")
     assert stored == changed
     assert stored is not None and stored.first_seen == T0
+
+
+def test_fetches_recorded_in_one_batch_read_back_in_one_batch(
+    db: Db, frozen_clock: FrozenClock
+) -> None:
+    # a feed's worth of article URLs: more than one lookup chunk, so chunking is exercised too
+    urls = [f"https://news.example/a/{n}" for n in range(1200)]
+    with db.sessions() as session:
+        record_fetches(
+            session,
+            [FetchIn(url, 200, etag=f'"{n}"', content_hash=f"h{n}") for n, url in enumerate(urls)],
+        )
+        session.commit()
+    frozen_clock.now = T0 + timedelta(hours=1)
+    with db.sessions() as session:
+        # a 304 keeps what the 200 stored; a URL given twice keeps its last fetch
+        record_fetches(
+            session,
+            [
+                FetchIn(urls[0], 304),
+                FetchIn(urls[1], 200, etag='"old"'),
+                FetchIn(urls[1], 200, etag='"new"', content_hash="changed"),
+            ],
+        )
+        session.commit()
+        states = url_states(session, [*urls, "https://news.example/never"])
+
+    assert len(states) == 1200 and "https://news.example/never" not in states
+    assert (states[urls[0]].etag, states[urls[0]].content_hash) == ('"0"', "h0")
+    assert states[urls[0]].last_status == 304
+    assert states[urls[0]].last_fetched == T0 + timedelta(hours=1)
+    assert (states[urls[1]].etag, states[urls[1]].content_hash) == ('"new"', "changed")
+    assert (states[urls[1199]].etag, states[urls[1199]].first_seen) == ('"1199"', T0)
+
+
+def test_known_urls_matches_fetched_and_canonical_urls_in_bulk(db: Db) -> None:
+    first, second = make_article(1), make_article(2)
+    store_one(db, first)
+    store_one(db, second)
+    asked = [first.url, second.canonical_url, "https://news.example/story-99"]
+    with db.sessions() as session:
+        assert known_urls(session, asked) == {first.url, second.canonical_url}
+        assert known_urls(session, []) == set()
 
 
 # --- connection errors (no database needed) -------------------------------------------------------

@@ -320,37 +320,42 @@ class FeedsSpider(scrapy.Spider):
         self._session_factory = make_session_factory(self._engine)
 
     def _load_states(self, urls: Sequence[str]) -> dict[str, UrlState]:
-        from storage import get_url_state
+        from storage import url_states
 
         assert self._session_factory is not None
         with self._session_factory() as session:
-            states = {url: get_url_state(session, url) for url in urls}
-        return {url: state for url, state in states.items() if state is not None}
+            return url_states(session, urls)
 
     def _article_states(self, urls: Sequence[str]) -> dict[str, tuple[bool, UrlState | None]]:
         """For each URL: whether an article is stored under it, and its url_state."""
-        from storage import get_url_state, is_known_url
+        from storage import known_urls, url_states
 
         assert self._session_factory is not None
         with self._session_factory() as session:
-            return {url: (is_known_url(session, url), get_url_state(session, url)) for url in urls}
+            known = known_urls(session, urls)
+            states = url_states(session, urls)
+        return {url: (url in known, states.get(url)) for url in urls}
 
     def _save_fetches(self, fetches: Sequence[_Fetched]) -> None:
-        from storage import put_url_state
+        from storage import FetchIn, record_fetches
 
         if self._session_factory is None or not fetches:
             return
         with self._session_factory() as session:
-            for fetch in fetches:
-                put_url_state(
-                    session,
-                    fetch.url,
-                    status=fetch.status,
-                    etag=fetch.etag,
-                    last_modified=fetch.last_modified,
-                    content_hash=fetch.content_hash,
-                    fetched_at=fetch.fetched_at,
-                )
+            record_fetches(
+                session,
+                [
+                    FetchIn(
+                        url=fetch.url,
+                        status=fetch.status,
+                        etag=fetch.etag,
+                        last_modified=fetch.last_modified,
+                        content_hash=fetch.content_hash,
+                        fetched_at=fetch.fetched_at,
+                    )
+                    for fetch in fetches
+                ],
+            )
             session.commit()
 
     async def _save(self, fetches: Sequence[_Fetched], what: str) -> None:
