@@ -7,8 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from crawler.extraction import Extracted
-    from nlp.results import AnalysisResult
+    from crawler.workers import PageAnalysis
 
 
 @dataclass
@@ -16,8 +15,7 @@ class ArticlePage:
     """One fetched article page plus what the feed said about it.
 
     ``url`` is the link as the feed listed it (what ``is_known_url`` is asked about next time);
-    ``response_url`` is where redirects ended. The analyse pipeline fills ``extracted`` and
-    ``analysis``.
+    ``response_url`` is where redirects ended. The analyse pipeline fills ``analysis``.
     """
 
     url: str
@@ -32,8 +30,7 @@ class ArticlePage:
     entry_published: datetime | None = None
     body_selector: str | None = None
     date_selector: str | None = None
-    extracted: Extracted | None = field(default=None, repr=False)
-    analysis: AnalysisResult | None = field(default=None, repr=False)
+    analysis: PageAnalysis | None = field(default=None, repr=False)
 
 
 @dataclass

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from scrapy.exceptions import DropItem, NotConfigured
 
-from crawler.extraction import Extracted, ExtractionError, extract
+from crawler.extraction import ExtractionError, extract
 from crawler.items import ArticlePage
 from crawler.workers import (
     AnalysisPool,
+    PageAnalysis,
     PageJob,
     WorkerCrashed,
     WorkersSettingError,
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from crawler.spiders.feeds import FeedsSpider
-    from nlp.results import AnalysisResult
     from storage.records import StoreResult
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,8 @@ def _page_job(item: ArticlePage) -> PageJob:
 
 
 class AnalyzePipeline:
-    """Fill ``item.extracted`` (title, text, date...) and ``item.analysis`` (groups, claims)."""
+    """Fill ``item.analysis``: the extracted article (title, text, date...), its group mentions
+    and attributions."""
 
     def __init__(
         self,
@@ -133,7 +134,7 @@ class AnalyzePipeline:
         if not isinstance(item, ArticlePage):
             return item
         try:
-            item.extracted, item.analysis = await self._analyse(item)
+            item.analysis = await self._analyse(item)
         except Exception as error:
             # one odd page must not cost the rest of the crawl; it is reported with its source
             problem = " ".join(str(error).split())[:300] or type(error).__name__
@@ -146,7 +147,7 @@ class AnalyzePipeline:
             raise DropItem(f"cannot analyse {item.url}: {problem}") from error
         return item
 
-    async def _analyse(self, item: ArticlePage) -> tuple[Extracted, AnalysisResult]:
+    async def _analyse(self, item: ArticlePage) -> PageAnalysis:
         if self._pool is not None:
             return await self._pool.analyse(_page_job(item))
         assert self._executor is not None and self._nlp is not None
@@ -162,6 +163,7 @@ class StorePipeline:
         self._engine: Engine | None = None
         self._session_factory: sessionmaker[Session] | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._sources_stored: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -208,17 +210,21 @@ class StorePipeline:
 
     def _store(self, item: ArticlePage) -> tuple[StoreResult, int]:
         from storage import ensure_source, store_article
-        from storage.records import ALERTING_STANCES, ArticleIn, AttributionIn, MentionIn
+        from storage.records import ALERTING_STANCES, ArticleIn
 
         assert self._session_factory is not None
         # without the analyse pipeline (switched off) articles are still stored, unanalysed
-        extracted = item.extracted or extract(
-            item.html,
-            item.response_url,
-            body_selector=item.body_selector,
-            date_selector=item.date_selector,
-        )
         analysis = item.analysis
+        extracted = (
+            analysis.extracted
+            if analysis
+            else extract(
+                item.html,
+                item.response_url,
+                body_selector=item.body_selector,
+                date_selector=item.date_selector,
+            )
+        )
         article = ArticleIn(
             url=item.url,
             canonical_url=extracted.canonical_url or item.response_url,
@@ -230,31 +236,19 @@ class StorePipeline:
             lang=extracted.lang or item.source_lang,
             fetched_at=item.fetched_at,
         )
-        mentions = [
-            MentionIn(m.group_id, m.group_name, m.alias, m.start, m.end)
-            for m in (analysis.mentions if analysis else [])
-        ]
-        attributions = [
-            AttributionIn(
-                group_id=a.group_id,
-                group_name=a.group_name,
-                alias=a.alias,
-                stance=a.stance,
-                evidence=a.evidence,
-                mitre_id=a.mitre_id,
-                attributed_by=a.attributed_by,
-                sponsor=a.sponsor,
-                confidence=a.confidence,
-            )
-            for a in (analysis.attributions if analysis else [])
-        ]
+        mentions = analysis.mentions if analysis else ()
+        attributions = analysis.attributions if analysis else ()
         with self._session_factory() as session:
-            # not cached: a rolled-back first article would leave a cached id pointing nowhere
-            ensure_source(session, item.source_name, item.source_kind, item.source_url)
+            # remembered only once committed: a rolled-back first article takes its source along
+            if item.source_name not in self._sources_stored:
+                ensure_source(session, item.source_name, item.source_kind, item.source_url)
             # A duplicate's URL is remembered by the spider, which records every fetch once the
             # pipelines are done with it, so the next crawl does not download it again.
-            result = store_article(session, article, mentions, attributions)
+            result = store_article(
+                session, article, mentions, attributions, analysis.identity if analysis else None
+            )
             # article, attributions and their alert outbox rows become visible together
             session.commit()
+        self._sources_stored.add(item.source_name)
         claimed = sum(1 for a in attributions if a.stance in ALERTING_STANCES)
         return result, claimed

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from crawler.extraction import Extracted, extract
+from storage.records import AttributionIn, MentionIn
+from storage.similarity import TextIdentity, text_identity
 
 if TYPE_CHECKING:
     from spacy.language import Language
 
-    from nlp.results import AnalysisResult
 
 # what a worker told to exit by the test hook exits with, so the log names the cause
 TEST_EXIT_CODE = 70
@@ -55,7 +56,19 @@ def build_nlp(kb_path: str | None) -> Language:
     return nlp.build_pipeline(kb_path) if kb_path else nlp.build_pipeline()
 
 
-def analyse_page(pipeline: Language, job: PageJob) -> tuple[Extracted, AnalysisResult]:
+@dataclass(frozen=True)
+class PageAnalysis:
+    """What a worker sends back for one page: storage's own records, computed here rather than
+    in the crawl process, whose one core also runs the downloads and the database. (Sending
+    spaCy-side objects would also make the crawl process import spaCy just to unpickle them.)"""
+
+    extracted: Extracted
+    mentions: tuple[MentionIn, ...]
+    attributions: tuple[AttributionIn, ...]
+    identity: TextIdentity
+
+
+def analyse_page(pipeline: Language, job: PageJob) -> PageAnalysis:
     """Extract the article from its page and find the groups it names and blames."""
     import nlp
 
@@ -63,7 +76,28 @@ def analyse_page(pipeline: Language, job: PageJob) -> tuple[Extracted, AnalysisR
         job.html, job.url, body_selector=job.body_selector, date_selector=job.date_selector
     )
     title = extracted.title or job.entry_title
-    return extracted, nlp.analyze(pipeline, extracted.text, title=title)
+    analysis = nlp.analyze(pipeline, extracted.text, title=title)
+    return PageAnalysis(
+        extracted,
+        tuple(
+            MentionIn(m.group_id, m.group_name, m.alias, m.start, m.end) for m in analysis.mentions
+        ),
+        tuple(
+            AttributionIn(
+                group_id=a.group_id,
+                group_name=a.group_name,
+                alias=a.alias,
+                stance=a.stance,
+                evidence=a.evidence,
+                mitre_id=a.mitre_id,
+                attributed_by=a.attributed_by,
+                sponsor=a.sponsor,
+                confidence=a.confidence,
+            )
+            for a in analysis.attributions
+        ),
+        text_identity(extracted.text),
+    )
 
 
 # --- the worker side: module state lives in each worker process ----------------------------------
@@ -85,7 +119,7 @@ def _worker_ready() -> int:
     return os.getpid()
 
 
-def _analyse_in_worker(job: PageJob) -> tuple[Extracted, AnalysisResult]:
+def _analyse_in_worker(job: PageJob) -> PageAnalysis:
     if _worker_exit_marker is not None and _worker_exit_marker in job.html:
         # test hook (APTWATCH_TEST_WORKER_EXIT_MARKER): die the way a segfault or the OOM killer
         # would, without cleanup, to prove the crawl survives it
@@ -159,7 +193,7 @@ class AnalysisPool:
                 ) from error
             self._executor = executor
 
-    async def analyse(self, job: PageJob) -> tuple[Extracted, AnalysisResult]:
+    async def analyse(self, job: PageJob) -> PageAnalysis:
         """Extraction and analysis of one page; raises :class:`WorkerCrashed` if it kills a worker,
         and whatever :func:`analyse_page` raises for a bad page."""
         if self._executor is None:
@@ -183,7 +217,7 @@ class AnalysisPool:
         self._executor = self._new_executor(self.workers)
         self._generation += 1
 
-    async def _analyse_alone(self, job: PageJob) -> tuple[Extracted, AnalysisResult]:
+    async def _analyse_alone(self, job: PageJob) -> PageAnalysis:
         async with self._isolation:
             if self._isolated is None:
                 self._isolated = self._new_executor(1)
@@ -205,8 +239,8 @@ class AnalysisPool:
         await asyncio.to_thread(_shutdown_all, executors)
 
 
-async def _submit(executor: ProcessPoolExecutor, job: PageJob) -> tuple[Extracted, AnalysisResult]:
-    future: Future[tuple[Extracted, AnalysisResult]] = executor.submit(_analyse_in_worker, job)
+async def _submit(executor: ProcessPoolExecutor, job: PageJob) -> PageAnalysis:
+    future: Future[PageAnalysis] = executor.submit(_analyse_in_worker, job)
     return await asyncio.wrap_future(future)
 
 

@@ -16,8 +16,14 @@ from sqlalchemy import text
 from aptwatch.localsite import LocalSite, serve
 from crawler.pipelines import AnalyzePipeline
 from crawler.run import run_crawl
-from crawler.workers import AnalysisPool, PageJob, WorkerCrashed, WorkersSettingError
-from storage import make_engine
+from crawler.workers import (
+    AnalysisPool,
+    PageAnalysis,
+    PageJob,
+    WorkerCrashed,
+    WorkersSettingError,
+)
+from storage import make_engine, text_identity
 
 SITE = Path(__file__).resolve().parent / "site"
 FAST = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "LOG_LEVEL": "WARNING"}
@@ -157,10 +163,13 @@ def test_pool_isolates_the_culprit_and_stops_its_workers_on_close() -> None:
 
     assert isinstance(results[1], WorkerCrashed)
     for result in (results[0], results[2], results[3], results[4]):
-        assert isinstance(result, tuple), result
-    extracted, analysis = results[0]  # type: ignore[misc]
-    assert extracted.title == "APT28 blamed"
-    assert [a.group_name for a in analysis.attributions] == ["APT28"]
+        assert isinstance(result, PageAnalysis), result
+    blamed = results[0]
+    assert isinstance(blamed, PageAnalysis)
+    assert blamed.extracted.title == "APT28 blamed"
+    assert [a.group_name for a in blamed.attributions] == ["APT28"]
+    # the worker also derived what storage needs of the text
+    assert blamed.identity == text_identity(blamed.extracted.text)
     assert multiprocessing.active_children() == []
 
 
