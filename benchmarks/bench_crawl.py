@@ -140,44 +140,56 @@ def _rss_and_parent(pid: int) -> tuple[int, int] | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat_file:
             stat = stat_file.read()
-        with open(f"/proc/{pid}/statm", "rb") as statm_file:
-            resident_pages = int(statm_file.read().split()[1])
-    except (OSError, ValueError, IndexError):
+    except OSError:
         return None  # gone between listing and reading
     # the command name may hold spaces and parentheses; the fields after it do not
-    parent = int(stat[stat.rindex(b")") + 2 :].split()[1])
-    return resident_pages * _PAGE_SIZE, parent
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return int(fields[21]) * _PAGE_SIZE, int(fields[1])
 
 
-def descendants_rss(root: int) -> int:
-    """Summed RSS of every process below ``root`` (not ``root`` itself)."""
-    table: dict[int, tuple[int, int]] = {}
+def descendants(root: int) -> set[int]:
+    """Every process below ``root`` (not ``root`` itself): one pass over /proc."""
+    parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             found = _rss_and_parent(int(entry))
             if found is not None:
-                table[int(entry)] = found
+                parents[int(entry)] = found[1]
     below: set[int] = set()
     frontier = {root}
     while frontier:
-        frontier = {pid for pid, (_, parent) in table.items() if parent in frontier} - below
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - below
         below |= frontier
-    return sum(table[pid][0] for pid in below)
+    return below
+
+
+def summed_rss(pids: set[int]) -> int:
+    return sum(found[0] for pid in pids if (found := _rss_and_parent(pid)) is not None)
+
+
+# The sampler shares the CPUs with the crawl it measures: the costly walk over all of /proc finds
+# new processes twice a second; in between only the known ones are read.
+RSS_SAMPLE_SECONDS = 0.1
+RSS_RESCAN_SECONDS = 0.5
 
 
 @contextmanager
 def peak_rss() -> Iterator[dict[str, int]]:
     """Track the peak summed RSS of this process's descendants while the block runs."""
     peak = {"children": 0}
-    if not Path("/proc/self/statm").exists():
+    if not Path("/proc/self/stat").exists():
         yield peak
         return
     stop = threading.Event()
 
     def sample() -> None:
+        pids: set[int] = set()
+        rescanned = 0.0
         while not stop.is_set():
-            peak["children"] = max(peak["children"], descendants_rss(os.getpid()))
-            stop.wait(0.05)
+            if time.monotonic() - rescanned >= RSS_RESCAN_SECONDS:
+                pids, rescanned = descendants(os.getpid()), time.monotonic()
+            peak["children"] = max(peak["children"], summed_rss(pids))
+            stop.wait(RSS_SAMPLE_SECONDS)
 
     sampler = threading.Thread(target=sample, name="rss-sampler", daemon=True)
     sampler.start()
