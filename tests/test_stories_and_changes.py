@@ -33,6 +33,11 @@ STORY = (
     "governments, which were asked to check their own systems for the same indicators."
 )
 
+# the wire copy as a second outlet ran it: same report, its own last sentence
+REWRITE = STORY.rsplit(". ", 1)[0] + (
+    ". Partner governments were told which indicators to look for, a spokesperson added."
+)
+
 
 def page(title: str, body: str, extra: str = "") -> bytes:
     paragraphs = "".join(f"<p>{p}</p>" for p in body.split("\n\n"))
@@ -107,7 +112,9 @@ def test_one_story_on_two_outlets_alerts_once_and_names_both(tmp_path: Path) -> 
         serve_bytes(
             site,
             "/b/copy.html",
-            page("APT28 hacked diplomats' email, ministry says", STORY, "<nav>Outlet B home</nav>"),
+            page(
+                "APT28 hacked diplomats' email, ministry says", REWRITE, "<nav>Outlet B home</nav>"
+            ),
         )
         serve_bytes(
             site,
