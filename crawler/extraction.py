@@ -1,7 +1,8 @@
-"""Article extraction: body text with trafilatura, metadata from JSON-LD and <meta> where present.
+"""Article extraction: body text, and metadata from JSON-LD and <meta> where present.
 
 Publishers state title, date and authors most reliably in JSON-LD and OpenGraph meta, so those win;
-trafilatura's own metadata heuristics are the fallback.
+trafilatura's own metadata heuristics are the fallback. The body text comes from the page's one
+clear article container when it has one (``crawler.fastextract``), from trafilatura otherwise.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dateutil import parser as dateutil_parser
 from lxml import html as lxml_html
 from lxml.etree import ParserError, _Element
 
+from crawler.fastextract import container_text, strip_never_text
 from crawler.sources import is_xpath
 
 _ARTICLE_TYPES = frozenset(
@@ -82,19 +84,47 @@ def extract(
     ``body_selector`` / ``date_selector`` (CSS, or XPath when starting with "/" or "(") override the
     generic heuristics for sources where they fail.
     """
-    tree = _parse_html(html)
+    tree = parse_html(html)
     meta = _PageMeta.from_tree(tree, url)
+    published = _date_from_selector(tree, date_selector) if date_selector else None
+    # Metadata comes from ``_PageMeta`` first; trafilatura's own pass is the slowest part of a page
+    # (its JSON-LD repair regexes), so only the fields still missing are looked up. They run before
+    # the scripts are stripped below: trafilatura's author search reads JSON-LD blocks ``json``
+    # rejects, and htmldate reads dates in scripts.
+    fallback = _Fallbacks(tree, url)
+    title = meta.title or fallback.title()
+    published = published or meta.published or fallback.published()
+    authors = meta.authors or fallback.authors()
+    # Never body text: without scripts, styles and the like (a tenth of a page's elements)
+    # trafilatura returns the same text (all 281 test pages) about 1 ms sooner, and the container
+    # path walks fewer elements.
+    strip_never_text(tree)
+    return Extracted(
+        title=title,
+        text=_body_text(tree, url, body_selector),
+        published=published,
+        authors=authors,
+        lang=meta.lang,
+        canonical_url=meta.canonical_url or _http_url(url),
+    )
+
+
+def _body_text(tree: _Element, url: str | None, body_selector: str | None) -> str:
     body_source: _Element = tree
     if body_selector:
         chosen = _select(tree, body_selector)
         if chosen:
             body_source = _wrap_fragments(chosen)
-    # trafilatura copies a tree it is handed before pruning it, so ``tree`` stays intact for the
-    # fallbacks below. ``fast`` skips the readability/jusText comparison: a third of the cost, and
-    # no loss on article-extraction-benchmark (F1 0.967 fast, 0.961 with the comparison).
-    # Metadata comes from ``_PageMeta`` first; trafilatura's own pass is the slowest part of a page
-    # (its JSON-LD repair regexes), so only the fields still missing are looked up below.
-    import trafilatura  # see _parse_html
+    else:
+        # one clear body container (most news pages) is read directly, in a tenth of
+        # trafilatura's time; anything less clear goes to trafilatura
+        text = container_text(tree)
+        if text is not None:
+            return text
+    # trafilatura copies a tree it is handed before pruning it. ``fast`` skips the
+    # readability/jusText comparison: a third of the cost, and no loss on
+    # article-extraction-benchmark (F1 0.967 fast, 0.961 with the comparison).
+    import trafilatura  # see parse_html
 
     document = trafilatura.bare_extraction(
         body_source,
@@ -107,18 +137,7 @@ def extract(
     text = (getattr(document, "text", None) or "").strip() if document is not None else ""
     if not text and body_source is not tree:
         text = _element_text(body_source)
-
-    published = _date_from_selector(tree, date_selector) if date_selector else None
-    published = published or meta.published
-    fallback = _Fallbacks(tree, url)
-    return Extracted(
-        title=meta.title or fallback.title(),
-        text=text,
-        published=published or fallback.published(),
-        authors=meta.authors or fallback.authors(),
-        lang=meta.lang,
-        canonical_url=meta.canonical_url or _http_url(url),
-    )
+    return text
 
 
 class _Fallbacks:
@@ -175,7 +194,8 @@ def extract_file(path: Path | str) -> dict[str, Any]:
 # --- parsing helpers ---------------------------------------------------------------------------
 
 
-def _parse_html(html: str | bytes) -> _Element:
+def parse_html(html: str | bytes) -> _Element:
+    """The page as an lxml tree, parsed as trafilatura parses it."""
     if isinstance(html, str):
         # lxml refuses str input that carries an XML encoding declaration
         html = html.encode("utf-8")

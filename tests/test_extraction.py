@@ -9,10 +9,12 @@ import statistics
 from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from crawler.extraction import ExtractionError, extract, extract_file
+from crawler.extraction import ExtractionError, extract, extract_file, parse_html
+from crawler.fastextract import container_text, strip_never_text
 
 SITE = Path(__file__).resolve().parent / "site"
 _TOKEN_RE = re.compile(r"\w+")
@@ -59,16 +61,40 @@ def test_shingle_metric_on_known_cases() -> None:
 def test_body_text_quality_on_article_extraction_benchmark(shared_data: Path) -> None:
     folder = shared_data / "extraction" / "aeb-dev"
     truth = json.loads((folder / "ground-truth.json").read_text(encoding="utf-8"))
-    scores = []
+    scores: dict[str, list[tuple[float, float, float]]] = {"container": [], "trafilatura": []}
     for key, expected in truth.items():
         html = gzip.decompress((folder / "html" / f"{key}.html.gz").read_bytes())
         extracted = extract(html, expected.get("url"))
-        scores.append(shingle_scores(expected["articleBody"], extracted.text))
-    precision, recall, f1 = macro_scores(scores)
-    print(f"aeb-dev n={len(scores)} P={precision:.3f} R={recall:.3f} F1={f1:.3f}")
-    # trafilatura alone publishes F1 0.958 on the full benchmark; 0.961 measured here
-    assert len(scores) == 70
-    assert f1 >= 0.90
+        path = "container" if _container_text_of(html) is not None else "trafilatura"
+        scores[path].append(shingle_scores(expected["articleBody"], extracted.text))
+    everything = scores["container"] + scores["trafilatura"]
+    precision, recall, f1 = macro_scores(everything)
+    print(f"aeb-dev n={len(everything)} P={precision:.3f} R={recall:.3f} F1={f1:.3f}")
+    for path, path_scores in scores.items():
+        print(f"  {path}: n={len(path_scores)} F1={macro_scores(path_scores)[2]:.3f}")
+    # trafilatura alone publishes F1 0.958 on the full benchmark; 0.967 measured here with
+    # trafilatura on every page, 0.972 with the container path
+    assert len(everything) == 70
+    assert f1 >= 0.96
+    # the container path must earn its place: most pages, and no worse than trafilatura (0.970
+    # on the same pages)
+    assert len(scores["container"]) >= 0.6 * len(everything)
+    assert macro_scores(scores["container"])[2] >= 0.96
+
+
+def _trafilatura_text(tree: Any) -> str:
+    import trafilatura
+
+    document = trafilatura.bare_extraction(tree, fast=True, with_metadata=False)
+    text = getattr(document, "text", None)
+    assert isinstance(text, str)
+    return text
+
+
+def _container_text_of(html: bytes) -> str | None:
+    tree = parse_html(html)
+    strip_never_text(tree)
+    return container_text(tree)
 
 
 FUNDUS_PAGES = [
@@ -173,3 +199,139 @@ def test_extract_file_rejects_other_files(tmp_path: Path) -> None:
     broken.write_bytes(b"not gzip")
     with pytest.raises(ExtractionError, match="not a valid gzip file"):
         extract_file(broken)
+
+
+# --- the container path: a news page with one clear body container ---------------------------
+
+_BODY_PARAGRAPHS = [
+    "The foreign ministry said on Thursday that a state-sponsored hacking group had been inside "
+    "its unclassified network for at least two years before the intrusion was discovered.",
+    "Investigators found that the attackers used stolen credentials to reach mail servers and "
+    "copied diplomatic correspondence from several embassies in the region.",
+    "The ministry did not name the group, but said it had informed its allies and would present "
+    "further evidence to parliament in the coming weeks.",
+    "Security researchers who examined the malware said it shared code with tools used in "
+    "earlier campaigns against European governments.",
+]
+
+
+def _news_page(body: str, after_body: str = "") -> bytes:
+    return f"""<!DOCTYPE html><html lang="en"><head><title>Ministry breach</title>
+    <script type="application/ld+json">{{"@type": "NewsArticle",
+      "author": {{"name": "Jane Example"}}, "headline": "Ministry confirms two-year breach"}}
+    </script>
+    <style>p {{ color: black; }}</style></head><body>
+    <header><nav><ul><li><a href="/">Home</a></li><li><a href="/news">News</a></li></ul></nav>
+    </header>
+    <main><article><h1>Ministry confirms two-year breach</h1>
+    <div class="byline">By Jane Example</div>
+    <div class="article-body">{body}</div>{after_body}</article>
+    <aside class="sidebar"><p>Most read: Lazarus hackers steal millions from crypto exchange in
+    a campaign researchers have followed since spring.</p></aside></main>
+    <footer><p>Copyright 2026 Example News. All rights reserved.</p></footer>
+    </body></html>""".encode()
+
+
+def test_news_layout_is_read_from_its_body_container() -> None:
+    body = (
+        "".join(f"<p>{paragraph}</p>" for paragraph in _BODY_PARAGRAPHS[:2])
+        + "<h2>What the attackers took</h2><ul><li>diplomatic cables</li>"
+        + "<li>staff directories</li></ul>"
+        + '<div class="social-share"><a href="#">Share on X</a><a href="#">Share by mail</a></div>'
+        + "".join(f"<p>{paragraph}</p>" for paragraph in _BODY_PARAGRAPHS[2:])
+        # a link list inside the body, with nothing in its markup saying what it is
+        + "<h3>Read more</h3><ul>"
+        + '<li><a href="/a">Lazarus hackers behind new wave of crypto thefts</a></li>'
+        + '<li><a href="/b">APT28 targets European ministries, researchers say</a></li></ul>'
+        + '<div class="newsletter-signup"><p>Get the Lazarus and APT28 news in your inbox every '
+        + "morning.</p></div>"
+    )
+    html = _news_page(body)
+
+    assert _container_text_of(html) is not None  # the fast path, not trafilatura
+    extracted = extract(html, "https://news.example/ministry-breach")
+    lines = extracted.text.split("\n")
+    assert lines[0] == _BODY_PARAGRAPHS[0]
+    assert "What the attackers took" in lines
+    assert "- diplomatic cables" in lines
+    assert lines[-1] == _BODY_PARAGRAPHS[-1]
+    for boilerplate in ("Lazarus", "APT28", "Read more", "Share", "Home", "By Jane", "rights"):
+        assert boilerplate not in extracted.text
+    # metadata still comes from the JSON-LD script the body path never sees
+    assert extracted.title == "Ministry confirms two-year breach"
+    assert extracted.authors == ("Jane Example",)
+
+
+def test_body_container_keeps_text_trafilatura_would_give() -> None:
+    html = _news_page("".join(f"<p>{paragraph}</p>" for paragraph in _BODY_PARAGRAPHS))
+    tree = parse_html(html)
+    strip_never_text(tree)
+    by_trafilatura = _trafilatura_text(tree)
+    assert _container_text_of(html) == "\n".join(_BODY_PARAGRAPHS)
+    assert "\n".join(_BODY_PARAGRAPHS) in by_trafilatura
+
+
+@pytest.mark.parametrize(
+    ("case", "body", "after_body"),
+    [
+        (
+            "a second story appended below the first (infinite scroll)",
+            "".join(f"<p>{paragraph}</p>" for paragraph in _BODY_PARAGRAPHS[:2]),
+            '<div class="next-story-wrap"><h1>Lazarus hackers hit crypto exchange</h1>'
+            + "".join(f"<p>Lazarus {paragraph}</p>" for paragraph in _BODY_PARAGRAPHS)
+            + "</div>",
+        ),
+        (
+            "half the text sits in bare <div>s, where paragraphs are not looked for",
+            "".join(f"<p>{paragraph}</p><div>{paragraph}</div>" for paragraph in _BODY_PARAGRAPHS),
+            "",
+        ),
+        ("too little text to be sure it is the article", f"<p>{_BODY_PARAGRAPHS[0]}</p>", ""),
+    ],
+)
+def test_unclear_pages_go_to_trafilatura(case: str, body: str, after_body: str) -> None:
+    html = _news_page(body, after_body)
+    assert _container_text_of(html) is None, case
+    assert _BODY_PARAGRAPHS[0] in extract(html).text  # trafilatura still reads the page
+
+
+def test_a_listing_of_several_articles_goes_to_trafilatura() -> None:
+    cards = "".join(
+        f'<article class="post"><div class="entry-content"><p>{paragraph} {paragraph}</p>'
+        "</div></article>"
+        for paragraph in _BODY_PARAGRAPHS
+    )
+    html = f"<html><body><main>{cards}</main></body></html>".encode()
+    assert _container_text_of(html) is None
+
+
+def test_scripts_are_stripped_without_changing_metadata() -> None:
+    html = (SITE / "articles" / "apt28-attribution.html").read_bytes()
+    tree = parse_html(html)
+    strip_never_text(tree)
+    assert not tree.xpath("//script|//style|//noscript")
+    assert extract(html).title == "Germany blames APT28 for the attack on the SPD"
+
+
+@pytest.mark.parametrize(
+    ("page", "container_path"),
+    [
+        # one article-body container holding the whole story
+        ("fundus-dev/ca/GlobalNews_2026_05_24.html.gz", True),
+        ("fundus-dev/us/FoxNews_2023_04_28.html.gz", True),
+        # further stories appended below the first one, each under its own <h1>
+        ("trafilatura-cache/kulu-media.com.meta-outage.html", False),
+        # a blog listing: several posts in containers of similar size
+        ("trafilatura-cache/correctiv.org.zusage.html", False),
+    ],
+)
+def test_container_path_on_real_pages(shared_data: Path, page: str, container_path: bool) -> None:
+    path = shared_data / "pages" / page
+    raw = path.read_bytes()
+    html = gzip.decompress(raw) if path.name.endswith(".gz") else raw
+    fast = _container_text_of(html)
+    assert (fast is not None) == container_path
+    if fast is not None:
+        by_trafilatura = _trafilatura_text(parse_html(html))
+        precision, _, _ = macro_scores([shingle_scores(by_trafilatura, fast)])
+        assert precision >= 0.95  # nothing trafilatura would have dropped as boilerplate
