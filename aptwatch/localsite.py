@@ -73,9 +73,11 @@ class LocalSite:
         return Response(200, body, {"Content-Type": ctype})
 
 
-def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
+def _handler_for(site: LocalSite, keep_alive: bool) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "aptwatch-localsite/1"
+        # HTTP/1.0 closes the connection after each response; 1.1 keeps it, as real sites do
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
 
         def do_GET(self) -> None:
             site.requests.append(urlsplit(self.path).path)
@@ -99,10 +101,14 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve(root: Path | None = None) -> Iterator[LocalSite]:
-    """Serve ``root`` on 127.0.0.1 on a free port for the duration of the block."""
+def serve(root: Path | None = None, *, keep_alive: bool = False) -> Iterator[LocalSite]:
+    """Serve ``root`` on 127.0.0.1 on a free port for the duration of the block.
+
+    ``keep_alive``: persistent connections, for benchmarks; tests keep one connection per request,
+    so a route may send a body that disagrees with its Content-Length.
+    """
     site = LocalSite(root=root)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(site))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(site, keep_alive))
     server.daemon_threads = True
     site.base_url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, name="aptwatch-localsite", daemon=True)

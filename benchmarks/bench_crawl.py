@@ -282,7 +282,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     noop_runs: list[Run] = []
     full_runs: list[Run] = []
     recrawl_runs: list[Run] = []
-    with tempfile.TemporaryDirectory(prefix="aptwatch-bench-") as temp, serve(None) as site:
+    with (
+        tempfile.TemporaryDirectory(prefix="aptwatch-bench-") as temp,
+        serve(None, keep_alive=True) as site,
+    ):
         folder = Path(temp)
         feed_count = build_site(site, pages, arguments.pages, arguments.per_feed)
         sources = write_sources(folder, site, feed_count)
