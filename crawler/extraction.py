@@ -78,11 +78,15 @@ def extract(
     *,
     body_selector: str | None = None,
     date_selector: str | None = None,
+    feed_published: datetime | None = None,
 ) -> Extracted:
     """Title, body text, publication date, authors, language and canonical URL of an article page.
 
     ``body_selector`` / ``date_selector`` (CSS, or XPath when starting with "/" or "(") override the
-    generic heuristics for sources where they fail.
+    generic heuristics for sources where they fail. ``feed_published``, the date the feed or
+    sitemap gave the entry, is stated by the publisher in a machine-readable field: it is taken
+    before guessing a date from the page's text (which costs about 8 ms a page), though after the
+    page's own metadata.
     """
     tree = parse_html(html)
     meta = _PageMeta.from_tree(tree, url)
@@ -93,7 +97,9 @@ def extract(
     # rejects, and htmldate reads dates in scripts.
     fallback = _Fallbacks(tree, url)
     title = meta.title or fallback.title()
-    published = published or meta.published or fallback.published()
+    published = (
+        published or meta.published or parse_datetime(feed_published) or fallback.published()
+    )
     authors = meta.authors or fallback.authors()
     # Never body text: without scripts, styles and the like (a tenth of a page's elements)
     # trafilatura returns the same text (all 281 test pages) about 1 ms sooner, and the container

@@ -56,6 +56,7 @@ def _page_job(item: ArticlePage) -> PageJob:
         html=item.html,
         url=item.response_url,
         entry_title=item.entry_title,
+        entry_published=item.entry_published,
         body_selector=item.body_selector,
         date_selector=item.date_selector,
     )
@@ -223,6 +224,7 @@ class StorePipeline:
                 item.response_url,
                 body_selector=item.body_selector,
                 date_selector=item.date_selector,
+                feed_published=item.entry_published,
             )
         )
         article = ArticleIn(

@@ -17,6 +17,7 @@ import signal
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from crawler.extraction import Extracted, extract
@@ -46,6 +47,7 @@ class PageJob:
     html: bytes
     url: str
     entry_title: str | None = None
+    entry_published: datetime | None = None
     body_selector: str | None = None
     date_selector: str | None = None
 
@@ -73,7 +75,11 @@ def analyse_page(pipeline: Language, job: PageJob) -> PageAnalysis:
     import nlp
 
     extracted = extract(
-        job.html, job.url, body_selector=job.body_selector, date_selector=job.date_selector
+        job.html,
+        job.url,
+        body_selector=job.body_selector,
+        date_selector=job.date_selector,
+        feed_published=job.entry_published,
     )
     title = extracted.title or job.entry_title
     analysis = nlp.analyze(pipeline, extracted.text, title=title)

@@ -150,6 +150,23 @@ def test_meta_author_and_naive_dates_become_utc() -> None:
     assert extracted.canonical_url is None
 
 
+def test_feed_date_beats_a_date_guessed_from_the_page_but_not_its_metadata() -> None:
+    body = """<body><article><p>Posted on 3 March 2024. Some article text that is long enough
+    to be kept by the extractor, with a second sentence for good measure.</p></article></body>"""
+    feed_date = datetime(2024, 3, 4, 9, 30, tzinfo=UTC)
+    bare = f"<html><head><title>T</title></head>{body}</html>".encode()
+    with_meta = (
+        "<html><head><title>T</title><meta property='article:published_time' "
+        f"content='2024-03-02T07:00:00Z'></head>{body}</html>"
+    ).encode()
+
+    assert extract(bare).published == datetime(2024, 3, 3, tzinfo=UTC)  # guessed from the text
+    assert extract(bare, feed_published=feed_date).published == feed_date
+    assert extract(with_meta, feed_published=feed_date).published == datetime(
+        2024, 3, 2, 7, 0, tzinfo=UTC
+    )
+
+
 def test_per_source_selectors_override_heuristics() -> None:
     html = b"""<html><body>
     <div class="teaser"><p>Teaser text about something else entirely, repeated on every page of
