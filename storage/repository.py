@@ -41,6 +41,7 @@ STANCES = frozenset({"asserted", "hedged", "negated"})
 # Which attribution an alert points at when a text holds several for one group.
 _STANCE_STRENGTH = {"asserted": 2, "hedged": 1}
 _LOOKUP_CHUNK = 500
+_NO_WORDS_HASH = words_hash([])
 
 
 # --- text identity ----------------------------------------------------------------------------
@@ -124,11 +125,14 @@ def _find_duplicate(session: Session, canonical_url: str, text_hash: str) -> int
 
 
 def _validate_article(
-    article: ArticleIn, mentions: Sequence[MentionIn], attributions: Sequence[AttributionIn]
+    article: ArticleIn,
+    mentions: Sequence[MentionIn],
+    attributions: Sequence[AttributionIn],
+    identity: TextIdentity,
 ) -> None:
     _require_text(article.url, "article URL", URL_MAX_LENGTH)
     _require_text(article.canonical_url, f"canonical URL of {article.url}", URL_MAX_LENGTH)
-    if not normalise_text(article.text or ""):
+    if identity.content_hash == _NO_WORDS_HASH:
         raise StorageError(f"article {article.url} has no text")
     for mention in mentions:
         _require_text(mention.group_id, f"group id of a mention in {article.url}", SHORT)
@@ -251,7 +255,8 @@ def store_article(
 
     The source must exist (``ensure_source``). The caller commits.
     """
-    _validate_article(article, mentions, attributions)
+    identity = identity or text_identity(article.text or "")
+    _validate_article(article, mentions, attributions, identity)
     source_id = session.scalars(
         select(Source.id).where(Source.name == article.source_name)
     ).one_or_none()
@@ -262,7 +267,6 @@ def store_article(
     published = _as_utc(article.published, f"published date of {article.url}")
     now = clock.utcnow()
     fetched_at = _as_utc(article.fetched_at, f"fetch time of {article.url}") or now
-    identity = identity or text_identity(article.text)
     text_hash = identity.content_hash
 
     # One query for both identities: the same URL wins over the same text elsewhere.
