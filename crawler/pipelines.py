@@ -124,10 +124,15 @@ class AnalyzePipeline:
 
     async def close_spider(self) -> None:
         if self._pool is not None:
-            crashes = self._pool.crashes
+            crashes, startup = self._pool.crashes, self._pool.startup_seconds
             await self._pool.close()
-            if crashes and self.crawler.stats is not None:
-                self.crawler.stats.set_value("APTWATCH_worker_pool_restarts", crashes)
+            if self.crawler.stats is not None:
+                if crashes:
+                    self.crawler.stats.set_value("APTWATCH_worker_pool_restarts", crashes)
+                if startup is not None:
+                    self.crawler.stats.set_value(
+                        "APTWATCH_analysis_startup_seconds", round(startup, 3)
+                    )
         if self._executor is not None:
             self._executor.shutdown(wait=True)
 

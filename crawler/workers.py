@@ -14,6 +14,7 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -171,6 +172,8 @@ class AnalysisPool:
         self._isolated: ProcessPoolExecutor | None = None
         self._retired: list[ProcessPoolExecutor] = []
         self.crashes = 0
+        # how long the workers took to start (import, build the pipeline), once they have
+        self.startup_seconds: float | None = None
 
     def _new_executor(self, workers: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -186,6 +189,7 @@ class AnalysisPool:
         async with self._starting:
             if self._executor is not None:
                 return
+            started = time.monotonic()
             executor = self._new_executor(self.workers)
             # one task per worker makes the pool spawn them all now, not one by one
             warm_up = [executor.submit(_worker_ready) for _ in range(self.workers)]
@@ -198,6 +202,7 @@ class AnalysisPool:
                     "the analysis workers could not start (building the nlp pipeline failed)"
                 ) from error
             self._executor = executor
+            self.startup_seconds = time.monotonic() - started
 
     async def analyse(self, job: PageJob) -> PageAnalysis:
         """Extraction and analysis of one page; raises :class:`WorkerCrashed` if it kills a worker,
