@@ -75,12 +75,22 @@ CUE_WORDS = frozenset(
     ]
 )
 CUE_WINDOW = 4
+# Cue words that are also verbs: "Sandworm attacks the harvester" says nothing of hackers.
+VERB_LIKE_CUES = frozenset(["attacks", "tracks"])
+COLLECTION_NOUNS = frozenset(["group", "groups", "gang", "gangs", "crew", "collective"])
 # "the Carbanak campaign", "the Sea Turtle campaign": a name that directly qualifies "campaign"
 # is the campaign's name (often the malware's), so there it is no cue for the actor.
 CAMPAIGN_WORDS = frozenset(["campaign", "campaigns"])
 ACTOR_BELONGINGS = frozenset(
     """attack attacks campaign campaigns operation operations targets victims activity
-    activities toolset arsenal infrastructure operators members tactics intrusions""".split()  # noqa: SIM905
+    activities toolset arsenal infrastructure operators members tactics intrusions tools
+    toolkit toolsets techniques ttps infiltration exploits backdoors implants
+    targeting""".split()  # noqa: SIM905
+)
+# "victims of Lazarus", "the arsenal of the Dukes": what only an actor has, owned through "of".
+OWNED_THROUGH_OF = frozenset(
+    """victims targets arsenal toolset toolsets operators members tactics ttps
+    intrusions""".split()  # noqa: SIM905
 )
 DESCRIPTIVE_TAILS = frozenset(["group", "team", "gang", "crew", "hackers", "actor", "actors"])
 CAMPAIGN_NAME = re.compile(r"(?:operation|op)\s", re.IGNORECASE)
@@ -89,7 +99,8 @@ GROUP_CUES = frozenset(["group", "groups", "hackers", "actor", "actors", "gang",
 AGENT_VERBS = frozenset(
     """targeted attacked used exploited deployed operated conducted launched perpetrated
     orchestrated compromised breached hacked employed leveraged run executed carried
-    claimed developed created sponsored infected stolen leaked attributed""".split()  # noqa: SIM905
+    claimed developed created sponsored infected stolen leaked attributed released spied
+    penetrated phished spearphished planted""".split()  # noqa: SIM905
 )
 # Verbs right after a name that make it the subject doing what only an actor does.
 ACTOR_VERBS = frozenset(
@@ -100,6 +111,120 @@ ACTOR_VERBS = frozenset(
 CLAUSE_OPENERS = frozenset(
     """, ; : the that when while and but then after before since because where how why
     once""".split()  # noqa: SIM905
+)
+# More words after which a name starts a clause as its subject: "We believe Lazarus started",
+# "whether Lazarus was", "Sometimes Patchwork send", "Just last week Lazarus were found".
+SUBJECT_OPENERS = CLAUSE_OPENERS | frozenset(
+    """believe believes believed think thinks suspect suspects assess assesses whether if
+    although though unless until so now today sometimes lately recently previously initially
+    meanwhile however moreover furthermore additionally also week month year suggesting
+    suggests indicating indicates showing shows""".split()  # noqa: SIM905
+)
+# What an actor does, in every form a subject takes ("Lazarus has also targeted", "Lotus Blossom
+# attempted to exploit", "Patchwork send"); base forms follow modals and plural agreement.
+# Verbs of computer intrusion, with no everyday sense: the sentence needs no other context.
+INTRUSION_VERBS = frozenset(
+    """breach breaches breached breaching hack hacks hacked hacking infiltrate infiltrates
+    infiltrated infiltrating spearphish spearphished spearphishing phish phished exfiltrate
+    exfiltrates exfiltrated exfiltrating penetrate penetrates penetrated penetrating""".split()  # noqa: SIM905
+)
+# Verbs of attack: said of an actor when the sentence speaks of intrusions or their victims.
+ATTACK_VERBS = frozenset(
+    """target targets targeted targeting attack attacks attacked attacking exploit exploits
+    exploited exploiting compromise compromises compromised compromising steal steals stole
+    stolen stealing infect infects infected infecting plant plants planted planting spy spies
+    spied spying pivot pivots pivoted pivoting retool retools retooled regroup regroups
+    regrouped impersonate impersonates impersonated impersonating weaponize weaponizes
+    weaponized weaponizing""".split()  # noqa: SIM905
+)
+# Everyday verbs (a company also sends and uses): said of an actor only when the sentence names
+# something malicious ("Silence sent phishing emails", not "Summit sent letters").
+EVERYDAY_ACTOR_VERBS = frozenset(
+    """launch launches launched launching conduct conducts conducted conducting use uses used
+    using utilize utilizes utilized utilizing send sends sent sending deliver delivers delivered
+    delivering deploy deploys deployed deploying employ employs employed employing leverage
+    leverages leveraged leveraging operate operates operated operating distribute distributes
+    distributed distributing install installs installed installing inject injects injected
+    injecting drop drops dropped dropping register registers registered registering develop
+    develops developed developing emailed emailing returned relies rely relied download
+    downloads downloaded""".split()  # noqa: SIM905
+)
+ACTING_VERBS = INTRUSION_VERBS | ATTACK_VERBS | EVERYDAY_ACTOR_VERBS
+# Between a subject and its verb: "has also", "might have", "was reportedly", "began using".
+AUXILIARIES = frozenset(
+    """has have had is are was were be been being will would can could may might must should
+    shall does do did not n't to""".split()  # noqa: SIM905
+)
+BE_FORMS = frozenset("is are was were be been being".split())  # noqa: SIM905
+ADVERBS = frozenset(
+    """also still then first now already even again further later often soon never just
+    once very highly most more quite""".split()  # noqa: SIM905
+)
+# "began using", "attempted to exploit", "appears to target", "were found stealing".
+CATENATIVE_VERBS = frozenset(
+    """begin begins began begun beginning start starts started starting continue continues
+    continued continuing try tries tried trying attempt attempts attempted attempting appear
+    appears appeared appearing seem seems seemed went go goes keep keeps kept""".split()  # noqa: SIM905
+)
+# "Lazarus started this watering hole attack": the start of an activity.
+STARTING_VERBS = frozenset("begin begins began start starts started".split())  # noqa: SIM905
+# "was previously known to conduct", "is believed to", "was linked to", "were found stealing".
+REPORTING_PARTICIPLES = frozenset(
+    "known believed thought said reported suspected found linked tied attributed".split()  # noqa: SIM905
+)
+# Predicates an actor has with a form of "be": "was behind", "has been active".
+ACTOR_PREDICATES = frozenset(["behind", "responsible", "active"])
+# Words that show a sentence is about computer intrusions.
+DOMAIN_WORDS = frozenset(
+    """malware backdoor backdoors trojan trojans exploit exploits vulnerability vulnerabilities
+    cve phishing spearphishing spear-phishing email emails e-mail e-mails attack attacks
+    attacker attackers victim victims target targets network networks server servers
+    infrastructure credential credentials password passwords espionage cyberespionage
+    ransomware payload payloads c2 c&c cnc domain domains implant implants spyware intrusion
+    intrusions botnet apt threat actor actors group groups campaign campaigns tool tools
+    toolset toolkit toolkits banks bank financial government governments ministry ministries
+    military defense defence agencies organizations organisations institutions companies
+    sector sectors industry maldoc maldocs macro macros document documents files data
+    exploitation atm atms swift cryptocurrency leak leaks leaked wiper watering hacker hackers
+    hacking cyber cyberattack cyberattacks cyber-attack cyber-attacks dns registrars
+    rat loader dropper shellcode powershell windows linux android ios customers users entities
+    firms toolsets malicious compromised infected fraud bec theft heists""".split()  # noqa: SIM905
+)
+# Words for something malicious: what an everyday verb ("sent", "used") must be about.
+MALICE_WORDS = frozenset(
+    """malware backdoor backdoors trojan trojans exploit exploits vulnerability vulnerabilities
+    phishing spearphishing spear-phishing payload payloads implant implants spyware ransomware
+    botnet rat loader dropper shellcode c2 c&c cnc maldoc maldocs malicious wiper watering
+    decoy decoys keylogger rootkit webshell toolset toolsets toolkit espionage cyberespionage
+    attacks attack intrusion intrusions compromised infected leaked macro macros""".split()  # noqa: SIM905
+)
+# Words that show a sentence is about a film, a book, a game or a show, not an intrusion.
+FICTION_WORDS = frozenset(
+    """film films movie movies novel novels fiction book books episode episodes sitcom album
+    song songs band puppet theatre theater musical starring sequel trilogy novelist""".split()  # noqa: SIM905
+)
+# "a very active attack group", "a well-resourced, highly dedicated cyberespionage group".
+ACTOR_NOUNS = frozenset(
+    """group groups actor actors gang gangs crew collective hackers hacktivists cybercriminals
+    adversary adversaries apt""".split()  # noqa: SIM905
+)
+# Words that end a noun phrase before its head: "Silence is golden for the group".
+PHRASE_BREAKS = frozenset(
+    """, ; : which that who whose but for with from in on at by against than to into about
+    of""".split()  # noqa: SIM905
+)
+# Words that make a phrase a company or a place ("Hacking Team", "Sands Casino") or that would be
+# their own cue: such a name is not self-evident in its catalogue capitals.
+NAME_HEADS = (
+    CUE_WORDS
+    | DESCRIPTIVE_TAILS
+    | frozenset(
+        "team company casino bank hotel university school hospital airport farm club".split()  # noqa: SIM905
+    )
+)
+DETERMINERS = frozenset(
+    """the a an its their his her this these those several many multiple some two three
+    one""".split()  # noqa: SIM905
 )
 BLAME_VERBS = frozenset(["attributed", "linked", "tied", "attribute", "attributes", "attributing"])
 # Words before a name that introduce it as a name.
@@ -304,6 +429,10 @@ class AliasFilter:
                     or _agent_of_activity(mention.span)
                     or _listed_with_a_group(mention.span, confirmed_tokens)
                     or _acting_proper_noun(mention.span)
+                    or _acting_subject(mention.span)
+                    or _owner_of_activity(mention.span)
+                    or _defined_as_actor(mention.span)
+                    or _catalogue_name(mention)
                 ):
                     pass
                 elif _inside_longer_name(mention.span):
@@ -481,7 +610,110 @@ def _agent_of_activity(span: Span) -> bool:
     if index <= span.sent.start:
         return False
     link, verb = doc[index].lower_, doc[index - 1].lower_
+    if link == "by" and verb in {"on", "upon"} and index - 2 >= span.sent.start:
+        verb = doc[index - 2].lower_  # "spied on by Winnti"
     return (link == "by" and verb in AGENT_VERBS) or (link == "to" and verb in BLAME_VERBS)
+
+
+def _catalogue_name(mention: _Mention) -> bool:
+    """'Scattered Canary began', 'the Shadow Brokers have made': a name of several ordinary words,
+    each capitalised as the catalogue spells it, inside a sentence about intrusions is that
+    name; not in a Title Case heading, inside a longer name ("Lotus Blossom Restaurant"), owned
+    by another name ("Orwell's Animal Farm"), as a campaign ("the Cloud Hopper campaign") or in
+    a sentence about a film or a book."""
+    span = mention.span
+    text = _LEADING_THE.sub("", span.text)  # "the Shadow Brokers" as "The Shadow Brokers"
+    words = text.split()
+    if len(words) < 2 or not all(_PLAIN_CAPITALISED.fullmatch(word) for word in words):
+        return False
+    if any(word.lower() in NAME_HEADS for word in words):
+        return False  # "Hacking Team", "Sands Casino": a company or a place by its own name
+    if not any(_LEADING_THE.sub("", name) == text for g in mention.groups for name in g.names):
+        return False
+    following = _word_after(span)
+    if following is not None and following.lower_ in CAMPAIGN_WORDS:
+        return False
+    previous = _word_before(span)
+    if previous is not None and previous.lower_ in {"'s", "\u2019s"}:
+        return False
+    if _inside_longer_name(span) or _title_case_sentence(span) or _about_fiction(span):
+        return False
+    return _about_intrusions(span)
+
+
+_PLAIN_CAPITALISED = re.compile(r"[A-Z][a-z]+")
+_LEADING_THE = re.compile(r"^[Tt]he\s+")
+
+
+def _title_case_sentence(span: Span) -> bool:
+    """A heading in Title Case ('Sea Turtle Returns to the Caspian'): capitals say nothing."""
+    sent = span.sent
+    words = [
+        token
+        for token in sent
+        if token.is_alpha
+        and len(token) >= 4
+        and not token.is_upper
+        and not token.is_sent_start
+        and not span.start <= token.i < span.end
+    ]
+    if not words:
+        return False
+    capitalised = sum(1 for token in words if token.text[:1].isupper())
+    return capitalised >= 0.75 * len(words)
+
+
+def _owner_of_activity(span: Span) -> bool:
+    """'the victims of Lazarus', 'the arsenal of the Dukes': a capitalised name inside a
+    sentence that owns what only an actor has."""
+    if not span.text[:1].isupper() or _title_case_sentence(span):
+        return False
+    doc = span.doc
+    index = span.start - 1
+    if index > span.sent.start and doc[index].lower_ == "the":
+        index -= 1
+    if index <= span.sent.start or doc[index].lower_ != "of":
+        return False
+    return doc[index - 1].lower_ in OWNED_THROUGH_OF and not _about_fiction(span)
+
+
+def _defined_as_actor(span: Span) -> bool:
+    """'Lazarus is a very active attack group', 'Silence is one of the most active threat
+    actors', 'the Dukes, a well-resourced, highly dedicated cyberespionage group': the name is
+    said to be a group of attackers."""
+    doc = span.doc
+    index = span.end
+    words: list[Token] = []
+    while index < span.sent.end and len(words) < 12:
+        if not doc[index].is_space:
+            words.append(doc[index])
+        index += 1
+    if not words:
+        return False
+    first = words[0].lower_
+    if first in {"is", "are", "was", "were", "remains", "remain"}:
+        rest = words[1:]
+    elif first == ",":
+        rest = words[1:]
+        if not rest or rest[0].lower_ not in {"a", "an"}:
+            return False  # "the Dukes, a well-resourced ... group"; not "Winnti, the BARIUM"
+    else:
+        return False
+    seen_article = False
+    for position, token in enumerate(rest):
+        word = token.lower_
+        if word in {"a", "an", "the", "one"}:
+            seen_article = True
+            continue
+        if word == "of" and position and rest[position - 1].lower_ == "one":
+            continue  # "one of the most active threat actors"
+        if word in ACTOR_NOUNS:
+            if _used_as_verb(token):
+                return False  # "a group of giant worms": a collection
+            return seen_article and not _inside_longer_name(span) and not _about_fiction(span)
+        if word in PHRASE_BREAKS and not (word == "," and seen_article):
+            return False
+    return False
 
 
 def _acting_proper_noun(span: Span) -> bool:
@@ -496,7 +728,137 @@ def _acting_proper_noun(span: Span) -> bool:
     previous = _word_before(span)
     if previous is None or previous.lower_ not in CLAUSE_OPENERS:
         return False
-    return not _inside_longer_name(span)
+    return not _inside_longer_name(span) and not _about_fiction(span)
+
+
+def _acting_subject(span: Span) -> bool:
+    """'Lotus Blossom targeted the government', 'We believe Lazarus started this watering hole
+    attack', 'the Leviathan generally emailed', 'Lazarus was previously known to conduct
+    cyberespionage': the subject of a clause (also first in the sentence, where its capital says
+    nothing), doing what an actor does, in a sentence about intrusions, not a film or a book.
+
+    A verb of intrusion ("breached") needs nothing more; one of attack ("targeted", "attacked")
+    needs a word of the intrusion vocabulary elsewhere in the sentence ("Silence attacked banks",
+    not "Sandworm attacks the harvester"); an everyday verb ("sent", "used", "conducted") needs a
+    word for something malicious ("Silence sent phishing emails", not "Summit sent letters").
+    """
+    if not span.text[:1].isupper() or not _subject_position(span):
+        return False
+    verb = _acting_verb_after(span)
+    if verb is None or _about_fiction(span):
+        return False
+    word = verb.lower_
+    if word in INTRUSION_VERBS:
+        return True
+    if word in ATTACK_VERBS or word in ACTOR_PREDICATES or word in REPORTING_PARTICIPLES:
+        return _about_intrusions(span, exclude=verb.i)
+    return _about_malice(span, exclude=verb.i)
+
+
+def _subject_position(span: Span) -> bool:
+    """Nothing but an opener before the name: the sentence start, 'the', 'that', ', ', 'We
+    believe'; not 'players of Lead', 'Dune's Sandworm', 'Google Play'."""
+    previous = _word_before(span)
+    if previous is None or previous.is_punct:
+        return not _inside_longer_name(span)
+    if previous.lower_ not in SUBJECT_OPENERS:
+        return False
+    if previous.is_title and previous.lower_ not in {"the"}:
+        # "Sometimes Patchwork send": the opener is capitalised only as the first word.
+        return previous.is_sent_start or _word_before_token(previous) is None
+    following = _word_after(span)
+    return following is None or not (following.is_title and following.lower_ not in CUE_WORDS)
+
+
+def _word_before_token(token: Token) -> Token | None:
+    index = token.i - 1
+    sent_start = token.sent.start
+    while index >= sent_start and (token.doc[index].is_space or token.doc[index].is_punct):
+        index -= 1
+    return token.doc[index] if index >= sent_start else None
+
+
+def _acting_verb_after(span: Span) -> Token | None:
+    """The actor verb of the clause the name opens, past auxiliaries and adverbs ('has also
+    targeted', 'might have attacked', 'attempted to exploit', 'was previously known to conduct',
+    'were found stealing'); None for a passive ('was attacked') or anything else."""
+    doc = span.doc
+    index = span.end
+    be_before = False
+    steps = 0
+    while index < span.sent.end and steps < 7:
+        token = doc[index]
+        index += 1
+        if token.is_space:
+            continue
+        steps += 1
+        word = token.lower_
+        if word in AUXILIARIES:
+            be_before = word in BE_FORMS
+            continue
+        if word in ADVERBS or (word.endswith("ly") and token.is_lower and len(word) > 4):
+            continue
+        if word == "on" and doc[token.i - 1].lower_ in {"go", "goes", "went"}:
+            continue  # "Cobalt goes on to attack"
+        if word in CATENATIVE_VERBS:
+            following = _word_after(doc[token.i : token.i + 1])
+            if word in STARTING_VERBS and following is not None and following.lower_ in DETERMINERS:
+                return token  # "Lazarus started this watering hole attack"
+            be_before = False
+            continue
+        if be_before and word in REPORTING_PARTICIPLES:
+            if word in {"linked", "tied", "attributed"}:
+                return token  # "Lazarus was linked to the theft": blamed, so an actor
+            following = _word_after(doc[token.i : token.i + 1])
+            if word == "known" and following is not None and following.lower_ == "for":
+                return token  # "Patchwork is known for rehashing tools"
+            be_before = False
+            continue
+        if be_before and word in ACTOR_PREDICATES:
+            return token
+        if word in ACTING_VERBS:
+            if be_before and not word.endswith("ing"):
+                return None  # "the casino was attacked": the victim
+            if steps == 1 and _bare_form(word) and _after_determiner(span):
+                return None  # "the Hacking Team breach", "the Silence attack": a noun
+            return token
+        return None
+    return None
+
+
+def _bare_form(word: str) -> bool:
+    return not word.endswith(("s", "ed", "ing")) and word not in {"sent", "stole", "stolen"}
+
+
+def _after_determiner(span: Span) -> bool:
+    previous = _word_before(span)
+    return previous is not None and previous.lower_ in DETERMINERS
+
+
+def _about_intrusions(span: Span, exclude: int = -1) -> bool:
+    """The sentence holds a word of the intrusion vocabulary besides the name and its verb."""
+    for token in span.sent:
+        if span.start <= token.i < span.end or token.i == exclude:
+            continue
+        word = token.lower_
+        if word in DOMAIN_WORDS or word.startswith(("cyber", "cve-")):
+            return True
+    return False
+
+
+def _about_malice(span: Span, exclude: int = -1) -> bool:
+    """The sentence names something malicious besides the name and its verb."""
+    for token in span.sent:
+        if span.start <= token.i < span.end or token.i == exclude:
+            continue
+        word = token.lower_
+        if word.startswith("cve-") or any(part in MALICE_WORDS for part in word.split("-")):
+            return True  # "macro-laden documents"
+    return False
+
+
+def _about_fiction(span: Span) -> bool:
+    return any(token.lower_ in FICTION_WORDS for token in span.sent)
 
 
 def _listed_with_a_group(span: Span, group_tokens: set[int]) -> bool:
@@ -533,15 +895,17 @@ def _has_cue(span: Span) -> bool:
     before = [t for t in doc[sent.start : span.start] if not t.is_punct and not t.is_space]
     after = [t for t in doc[span.end : sent.end] if not t.is_punct and not t.is_space]
     for token in [*before[-CUE_WINDOW:], *after[:CUE_WINDOW]]:
-        if token.lower_ in CUE_WORDS and not (
-            token.i == span.end and token.lower_ in CAMPAIGN_WORDS
+        if (
+            token.lower_ in CUE_WORDS
+            and not (token.i == span.end and token.lower_ in CAMPAIGN_WORDS)
+            and not _used_as_verb(token)
         ):
             return True
         if token.lower_ in NAMING_WORDS and token.i < span.start:
             return True
-    # "Patchwork's attack", "Silence's campaigns": only an actor has these.
-    possessive = len(after) >= 2 and after[0].lower_ in {"'s", "\u2019s"}
-    if possessive and any(t.lower_ in ACTOR_BELONGINGS for t in after[1:3]):
+    # "Patchwork's attack", "Silence's campaigns", "Lazarus' arsenal": only an actor has these.
+    owned = _owned_after(span, after)
+    if any(t.lower_ in ACTOR_BELONGINGS and not _used_as_verb(t) for t in owned):
         return True
     # "Patchwork, also known as Dropping Elephant, ..."
     following = [t.lower_ for t in after[:2]]
@@ -554,6 +918,34 @@ def _has_cue(span: Span) -> bool:
     ):
         return True
     return _quoted_name(span) or _example_of_cue(span)
+
+
+def _used_as_verb(token: Token) -> bool:
+    """'Sandworm attacks the harvester', 'Microsoft tracks them': the verb, not the noun; 'a
+    group of giant worms': a collection, not a group of attackers."""
+    following = _word_after(token.doc[token.i : token.i + 1])
+    if token.lower_ in COLLECTION_NOUNS:
+        if following is None or following.lower_ != "of":
+            return False
+        members = [t for t in token.doc[following.i + 1 : token.sent.end] if not t.is_punct][:4]
+        return not any(t.lower_ in CUE_WORDS for t in members)  # "a group of Chinese hackers"
+    if token.lower_ not in VERB_LIKE_CUES:
+        return False
+    return following is not None and (
+        following.lower_ in DETERMINERS or (following.is_title and not following.is_sent_start)
+    )
+
+
+def _owned_after(span: Span, after: list[Token]) -> list[Token]:
+    """The two words after "Lazarus's", "Lazarus\u2019" or "Lazarus ' ": what the name owns."""
+    mark = _word_after(span)
+    if mark is None:
+        return []
+    if mark.lower_ in {"'s", "\u2019s"}:
+        return after[1:3]
+    if mark.text in {"'", "\u2019"} and span.text[-1:] in {"s", "S"}:
+        return after[:2]
+    return []
 
 
 def _example_of_cue(span: Span) -> bool:

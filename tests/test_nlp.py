@@ -480,3 +480,85 @@ def test_an_acting_word_at_the_sentence_start_or_inside_a_name_is_no_mention(
 def test_a_group_name_before_campaign_still_counts_with_another_cue(nlp: Language) -> None:
     text = "During its recent campaigns, Cloud Atlas used a new polymorphic infection chain."
     assert "Cloud Atlas" in [m.alias for m in analyze(nlp, text).mentions]
+
+
+# -- mentions: an ordinary-word name as the subject, the owner or the defined actor -----------
+
+
+@pytest.mark.parametrize(
+    ("text", "alias"),
+    [
+        # first in the sentence: the verb or the sentence must speak of intrusions
+        ("Honeybee has repeatedly compromised the networks of aid agencies.", "Honeybee"),
+        ("Lotus Blossom targeted the defence ministry and two universities.", "Lotus Blossom"),
+        ("Buckeye was previously known to conduct espionage against defence firms.", "Buckeye"),
+        # after an opener, with auxiliaries and adverbs between the name and its verb
+        ("We believe Lazarus started this phishing campaign in March.", "Lazarus"),
+        ("Sometimes Patchwork send a malicious PowerPoint file instead.", "Patchwork"),
+        ("The Leviathan also occasionally emailed macro-laden spreadsheets to labs.", "Leviathan"),
+    ],
+)
+def test_an_ordinary_word_name_as_the_subject_of_an_intrusion_is_a_mention(
+    nlp: Language, text: str, alias: str
+) -> None:
+    assert alias in [m.alias for m in analyze(nlp, text).mentions]
+
+
+@pytest.mark.parametrize(
+    ("text", "alias"),
+    [
+        ("Most victims of Lazarus were banks in Asia.", "Lazarus"),
+        ("The loader is one of many weapons in Lazarus' arsenal.", "Lazarus"),
+        ("Spring Dragon's infiltration techniques changed in 2017.", "Spring Dragon"),
+        ("Silence is one of the most active threat actors in the banking sector.", "Silence"),
+        ("Strider, a small and very patient espionage group, kept its tools secret.", "Strider"),
+        ("Silence is a group of Russian-speaking hackers.", "Silence"),
+    ],
+)
+def test_an_ordinary_word_name_owning_an_arsenal_or_defined_as_a_group_is_a_mention(
+    nlp: Language, text: str, alias: str
+) -> None:
+    assert alias in [m.alias for m in analyze(nlp, text).mentions]
+
+
+@pytest.mark.parametrize(
+    ("text", "alias"),
+    [
+        (
+            "By late 2015, the focus of Scattered Canary had shifted to phishing.",
+            "Scattered Canary",
+        ),
+        ("Since 2016 the Shadow Brokers have sold stolen exploits.", "the Shadow Brokers"),
+    ],
+)
+def test_a_phrase_name_in_its_catalogue_capitals_about_intrusions_is_a_mention(
+    nlp: Language, text: str, alias: str
+) -> None:
+    assert alias in [m.alias for m in analyze(nlp, text).mentions]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the ordinary word, the creature, the film: no intrusion in the sentence
+        "Silence is golden.",
+        "Dune's Sandworm attacks the harvester.",
+        "Sandworm attacks the harvester in the second act.",
+        "The Sandworm attacks the spice harvester.",
+        "Sandworm is a group of giant worms in the desert.",
+        "In the film, Machete targeted the cartel and stole its cash.",
+        "Honeybee colonies attacked by mites collapsed last spring.",
+        "The Butterfly effect explains chaos.",
+        # a company doing what companies do; a victim in the passive
+        "While Summit sent notification letters to customers, the investigation continued.",
+        "Cobalt was targeted by export controls in the mining sector.",
+        # a phrase name in a Title Case heading, a novel, a place named by its own name
+        "Malware Awareness Week Ends With A Lotus Blossom",
+        "The novel Cloud Atlas follows six stories across centuries of exploitation.",
+        "The Sands Casino hired new staff after the ransomware outbreak.",
+    ],
+)
+def test_look_alikes_of_an_acting_or_catalogue_name_are_not_mentions(
+    nlp: Language, text: str
+) -> None:
+    assert analyze(nlp, text).mentions == []
