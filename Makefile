@@ -40,9 +40,11 @@ lint: $(VENV)/.installed-test
 eval: $(VENV)/.installed
 	$(BIN)/aptwatch eval --shared $(SHARED)
 
-## make bench: speed benchmarks (print medians and ratios)
+## make bench: speed benchmarks (print medians and ratios; the crawl one takes a few minutes)
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_nlp.py
+	$(BIN)/python benchmarks/bench_extract.py
+	$(BIN)/python benchmarks/bench_crawl.py
 
 ## make kb: rebuild nlp/data/groups.json from the MITRE / MISP / Microsoft files in ../shared
 kb: $(VENV)/.installed
