@@ -73,12 +73,17 @@ class AnalyzePipeline:
         workers: int,
         max_in_flight: int | None = None,
         exit_marker: str | None = None,
+        *,
+        page_timeout: float | None = None,
+        hang_marker: str | None = None,
     ) -> None:
         self.crawler = crawler
         self.kb_path = kb_path
         self.workers = workers
         self.max_in_flight = max_in_flight
         self.exit_marker = exit_marker
+        self.page_timeout = page_timeout
+        self.hang_marker = hang_marker
         self._nlp: Language | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._pool: AnalysisPool | None = None
@@ -99,12 +104,25 @@ class AnalyzePipeline:
             raise WorkersSettingError(
                 f"APTWATCH_WORKERS must be 0 (analyse in the crawl process) or more, not {workers}"
             )
+        timeout_setting = settings.get("APTWATCH_ANALYSIS_TIMEOUT")
+        try:
+            page_timeout = float(timeout_setting) if timeout_setting not in (None, "") else 0.0
+        except (TypeError, ValueError):
+            raise WorkersSettingError(
+                f"APTWATCH_ANALYSIS_TIMEOUT must be a number of seconds, not {timeout_setting!r}"
+            ) from None
+        if page_timeout < 0:
+            raise WorkersSettingError(
+                f"APTWATCH_ANALYSIS_TIMEOUT must be 0 (no limit) or more, not {page_timeout:g}"
+            )
         return cls(
             crawler,
             settings.get("APTWATCH_NLP_KB_PATH"),
             workers,
             settings.getint("APTWATCH_WORKERS_MAX_IN_FLIGHT", 0) or None,
             settings.get("APTWATCH_TEST_WORKER_EXIT_MARKER") or None,
+            page_timeout=page_timeout or None,
+            hang_marker=settings.get("APTWATCH_TEST_WORKER_HANG_MARKER") or None,
         )
 
     async def open_spider(self) -> None:
@@ -115,7 +133,9 @@ class AnalyzePipeline:
                 self.workers,
                 self.kb_path,
                 max_in_flight=self.max_in_flight,
+                page_timeout=self.page_timeout,
                 exit_marker=self.exit_marker,
+                hang_marker=self.hang_marker,
             )
             return  # workers start with the first article: a crawl with nothing new needs none
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aptwatch-analyze")

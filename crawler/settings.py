@@ -81,5 +81,9 @@ LOG_LEVEL = os.environ.get("APTWATCH_LOG_LEVEL", "INFO")
 # Article extraction and analysis run in a pool of worker processes, so a crawl uses every core.
 # None: one worker per CPU; 0: analyse in the crawl process itself (no pool).
 APTWATCH_WORKERS = None
+# A page whose extraction and analysis take longer than this (seconds) is dropped and its worker
+# replaced, so one pathological page cannot stall a crawl; 0: no limit. Needs APTWATCH_WORKERS >= 1
+# (a thread in the crawl process cannot be stopped).
+APTWATCH_ANALYSIS_TIMEOUT = 120
 # Pages handed to the pool at once; 0 means two per worker, which keeps memory flat.
 APTWATCH_WORKERS_MAX_IN_FLIGHT = 0

@@ -41,6 +41,10 @@ class WorkerCrashed(RuntimeError):
     """The worker process analysing a page died; the page is lost, the crawl goes on."""
 
 
+class AnalysisTimedOut(WorkerCrashed):
+    """A page kept its worker busy past the time limit; the worker was stopped and replaced."""
+
+
 @dataclass(frozen=True)
 class PageJob:
     """What a worker needs of an :class:`~crawler.items.ArticlePage` (sent by pickle, so small)."""
@@ -111,14 +115,16 @@ def analyse_page(pipeline: Language, job: PageJob) -> PageAnalysis:
 
 _worker_pipeline: Language | None = None
 _worker_exit_marker: bytes | None = None
+_worker_hang_marker: bytes | None = None
 
 
-def _init_worker(kb_path: str | None, exit_marker: bytes | None) -> None:
-    global _worker_pipeline, _worker_exit_marker
+def _init_worker(kb_path: str | None, exit_marker: bytes | None, hang_marker: bytes | None) -> None:
+    global _worker_pipeline, _worker_exit_marker, _worker_hang_marker
     # Ctrl-C reaches the whole process group; the crawl process decides how to stop, and a worker
     # dying of KeyboardInterrupt mid-page would only look like a crash
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_exit_marker = exit_marker
+    _worker_hang_marker = hang_marker
     _worker_pipeline = build_nlp(kb_path)
 
 
@@ -131,6 +137,11 @@ def _analyse_in_worker(job: PageJob) -> PageAnalysis:
         # test hook (APTWATCH_TEST_WORKER_EXIT_MARKER): die the way a segfault or the OOM killer
         # would, without cleanup, to prove the crawl survives it
         os._exit(TEST_EXIT_CODE)
+    if _worker_hang_marker is not None and _worker_hang_marker in job.html:
+        # test hook (APTWATCH_TEST_WORKER_HANG_MARKER): never finish, as an extractor caught in a
+        # pathological page would
+        while True:
+            time.sleep(60)
     assert _worker_pipeline is not None, "worker initializer did not run"
     return analyse_page(_worker_pipeline, job)
 
@@ -153,7 +164,9 @@ class AnalysisPool:
         kb_path: str | None = None,
         *,
         max_in_flight: int | None = None,
+        page_timeout: float | None = None,
         exit_marker: str | None = None,
+        hang_marker: str | None = None,
     ) -> None:
         if workers < 1:
             raise WorkersSettingError(f"an analysis pool needs at least one worker, not {workers}")
@@ -163,7 +176,13 @@ class AnalysisPool:
             )
         self.workers = workers
         self._kb_path = kb_path
+        if page_timeout is not None and page_timeout <= 0:
+            raise WorkersSettingError(
+                f"the analysis time limit must be positive, not {page_timeout}"
+            )
+        self._page_timeout = page_timeout
         self._exit_marker = exit_marker.encode() if exit_marker else None
+        self._hang_marker = hang_marker.encode() if hang_marker else None
         self._in_flight = asyncio.Semaphore(max_in_flight or 2 * workers)
         self._isolation = asyncio.Lock()
         self._starting = asyncio.Lock()
@@ -171,6 +190,7 @@ class AnalysisPool:
         self._generation = 0
         self._isolated: ProcessPoolExecutor | None = None
         self._retired: list[ProcessPoolExecutor] = []
+        self._warm: set[ProcessPoolExecutor] = set()
         self.crashes = 0
         # how long the workers took to start (import, build the pipeline), once they have
         self.startup_seconds: float | None = None
@@ -180,7 +200,7 @@ class AnalysisPool:
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self._kb_path, self._exit_marker),
+            initargs=(self._kb_path, self._exit_marker, self._hang_marker),
         )
 
     async def start(self) -> None:
@@ -202,22 +222,51 @@ class AnalysisPool:
                     "the analysis workers could not start (building the nlp pipeline failed)"
                 ) from error
             self._executor = executor
+            self._warm.add(executor)
             self.startup_seconds = time.monotonic() - started
 
     async def analyse(self, job: PageJob) -> PageAnalysis:
         """Extraction and analysis of one page; raises :class:`WorkerCrashed` if it kills a worker,
-        and whatever :func:`analyse_page` raises for a bad page."""
+        :class:`AnalysisTimedOut` if it outlasts the time limit, and whatever
+        :func:`analyse_page` raises for a bad page."""
         if self._executor is None:
             await self.start()
         async with self._in_flight:
             generation, executor = self._generation, self._executor
             assert executor is not None
             try:
-                return await _submit(executor, job)
+                return await self._submit(executor, job)
             except BrokenProcessPool:
                 self._replace_broken(generation)
+            except AnalysisTimedOut:
+                # the stuck worker cannot be interrupted, only stopped; the pages in flight with
+                # it end as a crash and are analysed again, one at a time
+                _kill_workers(executor)
+                self._replace_broken(generation)
+                raise
             # innocent pages in flight die along with the culprit; alone, only the culprit dies
             return await self._analyse_alone(job)
+
+    async def _submit(self, executor: ProcessPoolExecutor, job: PageJob) -> PageAnalysis:
+        if self._page_timeout is None:
+            return await _submit(executor, job)
+        # the time limit is for the page, not for starting a replacement worker (seconds)
+        await self._warmed_up(executor)
+        try:
+            return await asyncio.wait_for(_submit(executor, job), self._page_timeout)
+        except TimeoutError:
+            raise AnalysisTimedOut(
+                f"analysis took longer than {self._page_timeout:g} s "
+                "(APTWATCH_ANALYSIS_TIMEOUT); its worker was stopped"
+            ) from None
+
+    async def _warmed_up(self, executor: ProcessPoolExecutor) -> None:
+        if executor in self._warm:
+            return
+        size = self.workers if executor is self._executor else 1
+        warm_up = [executor.submit(_worker_ready) for _ in range(size)]
+        await asyncio.gather(*(asyncio.wrap_future(future) for future in warm_up))
+        self._warm.add(executor)
 
     def _replace_broken(self, generation: int) -> None:
         if generation != self._generation or self._executor is None:
@@ -233,7 +282,13 @@ class AnalysisPool:
             if self._isolated is None:
                 self._isolated = self._new_executor(1)
             try:
-                return await _submit(self._isolated, job)
+                return await self._submit(self._isolated, job)
+            except AnalysisTimedOut:
+                _kill_workers(self._isolated)
+                self._retired.append(self._isolated)
+                self._isolated.shutdown(wait=False, cancel_futures=True)
+                self._isolated = None
+                raise
             except BrokenProcessPool as error:
                 self._retired.append(self._isolated)
                 self._isolated.shutdown(wait=False, cancel_futures=True)
@@ -246,6 +301,7 @@ class AnalysisPool:
         executors += self._retired
         self._executor = self._isolated = None
         self._retired = []
+        self._warm.clear()
         # joining worker processes blocks; the event loop must keep running meanwhile
         await asyncio.to_thread(_shutdown_all, executors)
 
@@ -253,6 +309,18 @@ class AnalysisPool:
 async def _submit(executor: ProcessPoolExecutor, job: PageJob) -> PageAnalysis:
     future: Future[PageAnalysis] = executor.submit(_analyse_in_worker, job)
     return await asyncio.wrap_future(future)
+
+
+def _kill_workers(executor: ProcessPoolExecutor) -> None:
+    """Stop the executor's worker processes now; its pending futures then fail as broken."""
+    kill = getattr(executor, "kill_workers", None)  # Python >= 3.14
+    if kill is not None:
+        kill()
+        return
+    # Older Pythons have no public way to stop a busy worker; the executor keeps its processes
+    # in this attribute, and reacts to their death by failing what was in flight.
+    for process in list(getattr(executor, "_processes", {}).values()):
+        process.kill()
 
 
 def _shutdown_all(executors: list[ProcessPoolExecutor]) -> None:

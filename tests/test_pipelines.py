@@ -18,6 +18,7 @@ from crawler.pipelines import AnalyzePipeline
 from crawler.run import run_crawl
 from crawler.workers import (
     AnalysisPool,
+    AnalysisTimedOut,
     PageAnalysis,
     PageJob,
     WorkerCrashed,
@@ -129,6 +130,60 @@ def test_a_page_that_kills_its_worker_is_one_error_and_the_crawl_completes(
     assert killer_url not in urls and len(urls) == 3
 
 
+def test_a_page_that_hangs_its_worker_times_out_alone_and_the_crawl_completes(
+    tmp_path: Path, test_site: LocalSite
+) -> None:
+    sources = write_sources(tmp_path, test_site.url("feeds/with-killer.rss"))
+    db_url = f"sqlite:///{tmp_path / 'aptwatch.db'}"
+    # the same marked page, made to hang its worker instead of killing it
+    settings = {
+        **FAST,
+        "APTWATCH_WORKERS": 2,
+        "APTWATCH_ANALYSIS_TIMEOUT": 3,
+        "APTWATCH_TEST_WORKER_HANG_MARKER": EXIT_MARKER,
+    }
+
+    report = run_crawl(sources, db_url, settings=settings)
+
+    news = report.source("Example News")
+    assert report.finish_reason == "finished"
+    assert (news.entries, news.fetched, news.new_articles) == (4, 4, 3)
+    stuck_url = test_site.url("articles/worker-killer.html")
+    assert len(news.errors) == 1
+    assert news.errors[0].startswith(f"article {stuck_url}: analysis took longer than 3 s")
+    assert report.stats["APTWATCH_worker_pool_restarts"] >= 1
+    urls = [row[0] for row in stored(db_url)["articles"]]
+    assert stuck_url not in urls and len(urls) == 3
+
+
+def test_pool_stops_a_stuck_worker_and_keeps_serving() -> None:
+    hanging = page("Stuck", f"Nothing to see here. {EXIT_MARKER}")
+    innocent = [
+        page("Weather", "Rain is expected over the weekend, with storms in the north. " * 3),
+        page("Markets", "Shares rose on Monday after the central bank held its rates. " * 3),
+    ]
+
+    async def scenario() -> list[object]:
+        pool = AnalysisPool(2, page_timeout=2, hang_marker=EXIT_MARKER)
+        await pool.start()
+        try:
+            jobs = [innocent[0], hanging, innocent[1]]
+            results = await asyncio.gather(
+                *(pool.analyse(job) for job in jobs), return_exceptions=True
+            )
+            results.append(await pool.analyse(innocent[0]))
+            return results
+        finally:
+            await pool.close()
+
+    results = asyncio.run(scenario())
+
+    assert isinstance(results[1], AnalysisTimedOut), results[1]
+    assert "longer than 2 s" in str(results[1])
+    assert all(isinstance(result, PageAnalysis) for result in (results[0], *results[2:]))
+    assert multiprocessing.active_children() == []
+
+
 def page(title: str, body: str) -> PageJob:
     html = f"<html><head><title>{title}</title></head><body><article><p>{body}</p></article>"
     return PageJob(html=f"{html}</body></html>".encode(), url="http://news.example/a.html")
@@ -183,3 +238,13 @@ def test_bad_workers_setting_is_one_clear_error(value: object, message: str) -> 
         AnalyzePipeline.from_crawler(crawler)
     with pytest.raises(WorkersSettingError, match="at least one worker"):
         AnalysisPool(0)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(-5, "0 \\(no limit\\) or more, not -5"), ("soon", "a number of seconds, not 'soon'")],
+)
+def test_bad_analysis_timeout_is_one_clear_error(value: object, message: str) -> None:
+    crawler = get_crawler(settings_dict={"APTWATCH_ANALYSIS_TIMEOUT": value})
+    with pytest.raises(WorkersSettingError, match=message):
+        AnalyzePipeline.from_crawler(crawler)
