@@ -21,7 +21,6 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -53,6 +52,7 @@ from crawler.middlewares import (
 )
 from crawler.safety import blocked_resolution, trusted_hosts
 from crawler.sources import Source, enabled_sources, is_xpath
+from storage.records import FetchIn
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -176,18 +176,6 @@ def _tls_failure(error: BaseException) -> str | None:
     return "; ".join(dict.fromkeys(reasons)) or "handshake failed"
 
 
-@dataclass
-class _Fetched:
-    """Validators and body hash of one response, written to ``url_state`` once it is handled."""
-
-    url: str
-    status: int | None
-    etag: str | None = None
-    last_modified: str | None = None
-    content_hash: str | None = None
-    fetched_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-
 def _header(response: Response, name: bytes) -> str | None:
     value = response.headers.get(name)
     if not value:
@@ -196,14 +184,20 @@ def _header(response: Response, name: bytes) -> str | None:
     return text[:250] or None  # a hostile server must not fill the database
 
 
-def _fetched(response: Response, url: str) -> _Fetched:
-    return _Fetched(
+def _fetched(response: Response, url: str, at: datetime | None = None) -> FetchIn:
+    """Validators and body hash of one response, written to ``url_state`` once it is handled."""
+    return FetchIn(
         url=url,
         status=response.status,
         etag=_header(response, b"ETag"),
         last_modified=_header(response, b"Last-Modified"),
         content_hash=hashlib.sha256(response.body).hexdigest(),
+        fetched_at=at or datetime.now(UTC),
     )
+
+
+def _not_modified(url: str) -> FetchIn:
+    return FetchIn(url, 304, fetched_at=datetime.now(UTC))
 
 
 def _conditional_headers(state: UrlState | None) -> dict[str, str]:
@@ -247,13 +241,13 @@ class FeedsSpider(scrapy.Spider):
         # url_state of each source URL as the crawl began (for conditional GETs)
         self._source_states: dict[str, UrlState] = {}
         # per source: what its feed/listing/sitemap requests returned, written when the crawl ends
-        self._source_fetches: dict[str, list[_Fetched]] = {}
+        self._source_fetches: dict[str, list[FetchIn]] = {}
         self._over_limit: set[str] = set()
         # article URL -> what its response said, written once the item pipelines stored it
-        self._pending_articles: dict[str, _Fetched] = {}
+        self._pending_articles: dict[str, FetchIn] = {}
         # article fetch states waiting to be written, in batches: one transaction per article
         # would compete with the store pipeline for SQLite's write lock
-        self._unsaved_articles: list[_Fetched] = []
+        self._unsaved_articles: list[FetchIn] = []
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> FeedsSpider:
@@ -336,29 +330,16 @@ class FeedsSpider(scrapy.Spider):
             states = url_states(session, urls)
         return {url: (url in known, states.get(url)) for url in urls}
 
-    def _save_fetches(self, fetches: Sequence[_Fetched]) -> None:
-        from storage import FetchIn, record_fetches
+    def _save_fetches(self, fetches: Sequence[FetchIn]) -> None:
+        from storage import record_fetches
 
         if self._session_factory is None or not fetches:
             return
         with self._session_factory() as session:
-            record_fetches(
-                session,
-                [
-                    FetchIn(
-                        url=fetch.url,
-                        status=fetch.status,
-                        etag=fetch.etag,
-                        last_modified=fetch.last_modified,
-                        content_hash=fetch.content_hash,
-                        fetched_at=fetch.fetched_at,
-                    )
-                    for fetch in fetches
-                ],
-            )
+            record_fetches(session, fetches)
             session.commit()
 
-    async def _save(self, fetches: Sequence[_Fetched], what: str) -> None:
+    async def _save(self, fetches: Sequence[FetchIn], what: str) -> None:
         if self._session_factory is None:
             return
         try:
@@ -407,7 +388,7 @@ class FeedsSpider(scrapy.Spider):
                 planned.append((entry, state))
         return planned
 
-    async def _remember_article(self, fetch: _Fetched) -> None:
+    async def _remember_article(self, fetch: FetchIn) -> None:
         self._unsaved_articles.append(fetch)
         if len(self._unsaved_articles) >= _STATE_BATCH_SIZE:
             batch, self._unsaved_articles = self._unsaved_articles, []
@@ -427,12 +408,12 @@ class FeedsSpider(scrapy.Spider):
     async def _save_source_fetches(self) -> None:
         """Keep a source's validators only when everything it listed was handled: a source whose
         articles failed must be read in full next time, not answered with a 304."""
-        fetches: list[_Fetched] = []
+        fetches: list[FetchIn] = []
         for name, fetched in self._source_fetches.items():
             clean = not self.source_results[name].errors and name not in self._over_limit
             for fetch in fetched:
                 if not clean and fetch.status != 304:
-                    fetch = _Fetched(fetch.url, fetch.status, fetched_at=fetch.fetched_at)
+                    fetch = FetchIn(fetch.url, fetch.status, fetched_at=fetch.fetched_at)
                 fetches.append(fetch)
         await self._save(fetches, "source URLs")
 
@@ -521,7 +502,7 @@ class FeedsSpider(scrapy.Spider):
         """Record the response of a source URL; True when it need not be parsed again."""
         url = response.request.url if response.request is not None else response.url
         if response.status == 304:
-            self._source_fetches.setdefault(source.name, []).append(_Fetched(url, 304))
+            self._source_fetches.setdefault(source.name, []).append(_not_modified(url))
             self.stat(source.name, "not_modified")
             return True
         fetch = _fetched(response, url)
@@ -607,7 +588,7 @@ class FeedsSpider(scrapy.Spider):
         source = self._source_of(response.request)  # type: ignore[arg-type]
         if response.status == 304:
             self.stat(source.name, "not_modified")
-            await self._remember_article(_Fetched(entry.url, 304))
+            await self._remember_article(_not_modified(entry.url))
             return
         content_type = (response.headers.get(b"Content-Type") or b"").lower()
         if content_type and not content_type.startswith(_HTML_TYPES):
@@ -617,7 +598,8 @@ class FeedsSpider(scrapy.Spider):
         if not response.body.strip():
             self.record_error(source.name, f"article {entry.url}: empty response body")
             return
-        fetch = _fetched(response, entry.url)
+        fetched_at = datetime.now(UTC)
+        fetch = _fetched(response, entry.url, fetched_at)
         if previous is not None:
             if previous.content_hash == fetch.content_hash:
                 self.stat(source.name, "unchanged")
@@ -635,7 +617,7 @@ class FeedsSpider(scrapy.Spider):
             source_url=source.url,
             source_lang=source.lang,
             html=response.body,
-            fetched_at=fetch.fetched_at,
+            fetched_at=fetched_at,
             entry_title=entry.title,
             entry_published=entry.published,
             body_selector=source.extract.body_selector,
@@ -650,7 +632,9 @@ class FeedsSpider(scrapy.Spider):
         error = failure.value
         status = error.response.status if isinstance(error, HttpError) and error.response else None
         first_url = _requested_url(request)
-        self._source_fetches.setdefault(source.name, []).append(_Fetched(first_url, status))
+        self._source_fetches.setdefault(source.name, []).append(
+            FetchIn(first_url, status, fetched_at=datetime.now(UTC))
+        )
         self.record_error(
             source.name, f"{source.kind} {_where(request)}: {describe_failure(failure)}"
         )
