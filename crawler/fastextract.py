@@ -3,10 +3,12 @@
 Most article pages keep their text in one container (``itemprop="articleBody"``, ``<article>``, or a
 class such as ``article-body`` / ``entry-content``). When exactly one such container holds most of
 the page's paragraph text, its paragraphs, headings, list items, quotes and tables are the article,
-and reading them costs a few milliseconds instead of trafilatura's twenty. Everything that does not
-fit that picture returns ``None`` and goes to trafilatura: a missed page costs time, a wrong page
-costs a false alert (a "related articles: Lazarus hackers ..." list read as body text), so every
-rule below errs towards ``None``. The rules are generic; nothing names a publisher.
+and reading them costs a few milliseconds instead of trafilatura's twenty. Pages without such a
+container often keep the story as plain paragraphs in one unnamed element; that block is read the
+same way when it holds most of the page's paragraph text as its own children. Everything that does
+not fit that picture returns ``None`` and goes to trafilatura: a missed page costs time, a wrong
+page costs a false alert (a "related articles: Lazarus hackers ..." list read as body text), so
+every rule below errs towards ``None``. The rules are generic; nothing names a publisher.
 """
 
 from __future__ import annotations
@@ -98,6 +100,15 @@ _MIN_PAGE_PARAGRAPH_SHARE = 0.35
 _MAX_TEASER_ARTICLE_SHARE = 0.3
 # A block whose text is mostly link text is navigation or a "read more" link.
 _MAX_LINK_TEXT_SHARE = 0.5
+# Pages without a usable body-named container: the deepest element holding this share of the
+# page's paragraph text is the article when it reads as one block of paragraphs, that is when
+# this share of its paragraph text lies in paragraphs that are its own children (teaser cards,
+# two stories side by side and per-paragraph wrappers hold theirs one level down or more).
+_MIN_BLOCK_PAGE_SHARE = 0.7
+_MIN_DIRECT_PARAGRAPH_SHARE = 0.8
+# Nothing in its markup says such a block is the article, so link lists dropped from it (a
+# "related articles" list) must stay small next to its text: at most 4 % on the real pages taken.
+_MAX_BLOCK_DROPPED_LINK_SHARE = 0.1
 
 
 def strip_never_text(tree: _Element) -> None:
@@ -110,16 +121,35 @@ def container_text(tree: _Element) -> str | None:
 
     Expects a tree without scripts and styles (``strip_never_text``). Blocks are separated by
     newlines, list items start with "- " and table rows read "| a | b |", as in trafilatura's text.
+    The container is the one body-named element that holds most of the page's paragraph text or,
+    when there is none or it fails the checks, the one block of paragraphs holding most of it
+    (``_paragraph_block``); either must pass the same checks.
     """
     page_chars = _paragraph_chars(tree)
+    if page_chars == 0:
+        return None
+    named = None
     choice = _choose_container(tree)
-    if choice is None or page_chars == 0:
+    if choice is not None:
+        named, container_chars, rival_chars = choice
+        if (
+            container_chars >= _MIN_PAGE_PARAGRAPH_SHARE * page_chars
+            and rival_chars < _MAX_RIVAL_SHARE * container_chars
+        ):
+            text = _confident_text(named, container_chars)
+            if text is not None:
+                return text
+    block = _paragraph_block(tree, page_chars)
+    if block is None or block is named:
         return None
-    container, container_chars, rival_chars = choice
-    if container_chars < _MIN_PAGE_PARAGRAPH_SHARE * page_chars:
-        return None
-    if rival_chars >= _MAX_RIVAL_SHARE * container_chars:
-        return None
+    # everything outside the block holds under a third of the page's paragraph text: no rival
+    return _confident_text(block, _paragraph_chars(block), _MAX_BLOCK_DROPPED_LINK_SHARE)
+
+
+def _confident_text(
+    container: _Element, container_chars: int, max_dropped_link_share: float = 1.0
+) -> str | None:
+    """The container's text, or ``None`` when what it holds does not read as one article."""
     collector = _TextCollector(container_chars)
     collector.walk(container)
     if collector.nested_table:
@@ -133,10 +163,40 @@ def container_text(tree: _Element) -> str | None:
         or collector.loose_chars > _MAX_LOOSE_TEXT_SHARE * len(text)
         or collector.chars_after_later_h1 > _MAX_TEXT_AFTER_LATER_H1_SHARE * collector.chars
         # more link text dropped than body text kept: a region of link lists, not an article
-        or collector.dropped_link_chars > len(text)
+        or collector.dropped_link_chars > max_dropped_link_share * len(text)
     ):
         return None
     return text
+
+
+def _paragraph_block(tree: _Element, page_chars: int) -> _Element | None:
+    """The deepest element holding ``_MIN_BLOCK_PAGE_SHARE`` of the page's paragraph text, when it
+    is a container whose paragraphs are mostly its own children; else ``None``."""
+    held: dict[_Element, int] = {}
+    for paragraph in tree.iter("p"):
+        chars = sum(map(len, paragraph.itertext()))
+        if chars:
+            for ancestor in paragraph.iterancestors():
+                held[ancestor] = held.get(ancestor, 0) + chars
+    threshold = _MIN_BLOCK_PAGE_SHARE * page_chars
+    element = tree
+    while True:
+        # at most one child can hold more than half of its parent's text
+        inner = next((child for child in element if held.get(child, 0) >= threshold), None)
+        if inner is None:
+            break
+        element = inner
+    # the classes of <body> and <html> describe the page ("one-sidebar"), not a region of it
+    if element.tag not in _CANDIDATE_TAGS or any(
+        node.tag in _SKIPPED_TAGS or _is_boilerplate(node)
+        for node in (element, *element.iterancestors())
+        if node.tag not in ("body", "html")
+    ):
+        return None  # not a container, or inside comments, a sidebar, a footer...
+    direct_chars = sum(sum(map(len, child.itertext())) for child in element if child.tag == "p")
+    if direct_chars < _MIN_DIRECT_PARAGRAPH_SHARE * held.get(element, 0):
+        return None
+    return element
 
 
 def _paragraph_chars(element: _Element) -> int:
