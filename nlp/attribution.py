@@ -80,6 +80,10 @@ LINK_TRIGGERS = frozenset(
         "related",
     ]
 )
+# "took credit for", "claimed full credit": a claim of responsibility.
+CREDIT_TAKING = frozenset(
+    ["took", "take", "takes", "taking", "claimed", "claims", "claim", "claiming", "full", "sole"]
+)
 # Words that deny a tie to the group outright: "unrelated to APT28", "posing as Lazarus".
 DENIAL_TRIGGERS = frozenset(["unrelated", "separate", "distinct"])
 GROUP_NOUNS = frozenset(["group", "hackers", "gang", "crew", "actor", "team", "apt"])
@@ -369,7 +373,8 @@ REPORTING_VERBS = (
     "thinks|think|tied|ties|traced|traces|named|names|disclosed|discloses|published|publishes|"
     "discovered|uncovered|detected|exposed|exposes|explained|explains|is\\s+confident|"
     "was\\s+confident|are\\s+confident|were\\s+confident|denied|denies|dismissed|rejected|"
-    "ruled\\s+out|rules\\s+out"
+    "ruled\\s+out|rules\\s+out|detailed|details|documented|documents|investigated|"
+    "analy[sz]ed|described|describes|unveiled|unmasked"
 )
 # The same claims as present participles: "cited an agency attributing the attack to APT28".
 REPORTING_PARTICIPLES = (
@@ -380,30 +385,42 @@ ATTRIBUTOR_HEADS = (
     "government|researchers|researcher|officials|official|police|agency|agencies|ministry|"
     "authorities|department|experts|firm|company|investigators|analysts|prosecutors|intelligence|"
     "office|council|centre|center|service|services|team|spokesperson|spokesman|report|minister|"
-    "sources|vendor|administration|prosecutor|court|commission|bureau|directorate|command"
+    "sources|vendor|administration|prosecutor|court|commission|bureau|directorate|command|"
+    "organisations|organizations|expert|analyst"
 )
 # Heads that only say what kind of speaker a named organisation is: "Mandiant researchers",
 # "a Trend Micro report" name Mandiant and Trend Micro.
 GENERIC_HEADS = frozenset(
     """researchers researcher experts expert analysts analyst team teams report reports blog post
     investigators investigation spokesperson spokesman spokeswoman firm company vendor unit
-    statement advisory analysis research findings lab labs""".split()  # noqa: SIM905
+    statement advisory analysis research findings lab labs organisations organizations""".split()  # noqa: SIM905
 )
 _NAME_WORD = r"[A-Z][\w.&'\u2019-]*"
 _ATTRIBUTOR = (
     rf"(?:(?:[Tt]he|[Aa]n?)\s+)?(?:(?:{_NAME_WORD}|of|and|for|the|at|U\.S\.|UK|[a-z][\w-]*)"
     rf"\s+){{0,6}}?(?:{_NAME_WORD}|(?:{ATTRIBUTOR_HEADS}))"
 )
+# Verbs that follow the quote or clause they report: '..., adds Secureworks.'
+_INVERTED_VERBS = (
+    "said|says|wrote|writes|added|adds|noted|notes|explained|explains|told|warned|warns|"
+    "concluded|concludes|confirmed|confirms"
+)
+# '"The intrusion was the work of APT28," ... ' and the clause form: 'APT28 was behind it, adds
+# Secureworks.'
+INVERTED_CLAUSE_SPEAKER = re.compile(
+    r",\s*(?:said|says|wrote|writes|added|adds|noted|notes|explained|explains|warned|warns|"
+    rf"concluded|concludes)\s+(?P<who>{_ATTRIBUTOR})(?=\s*[.;]|\s*$|,\s+(?:an?|the)\s)"
+)
 QUOTE_SPEAKER = re.compile(
     rf"[\"\u201d\u2019]\s*,?\s*(?P<who>{_ATTRIBUTOR})\s+(?:has\s+|have\s+)?(?:{REPORTING_VERBS})\b"
 )
 INVERTED_SPEAKER = re.compile(
-    rf"[\"\u201d\u2019]\s*,?\s*(?:said|says|wrote|added|noted|explained|told)\s+"
+    rf"[\"\u201d\u2019]\s*,?\s*(?:{_INVERTED_VERBS})\s+"
     rf"(?P<who>{_ATTRIBUTOR})(?=[,.;]|\s+(?:in|on|at|to)\b|$)"
 )
 # The sentence after a quote: "said a spokesperson for the ministry."
 LEADING_SPEAKER = re.compile(
-    rf"^\s*(?:said|says|wrote|added|noted|explained|told)\s+(?P<who>{_ATTRIBUTOR})(?=[,.;]|\s+(?:in|on|at|to)\b|$)"
+    rf"^\s*(?:{_INVERTED_VERBS})\s+(?P<who>{_ATTRIBUTOR})(?=[,.;]|\s+(?:in|on|at|to)\b|$)"
 )
 # "according to U.S. intelligence agencies": the phrase runs to the next clause boundary.
 ACCORDING_TO = re.compile(
@@ -436,6 +453,94 @@ NAMED_ORGANISATION = re.compile(
     rf"(?:[\w-]+\s+){{0,3}}(?:firm|company|vendor|contractor|provider|agency)\b"
 )
 ATTRIBUTOR_LOOKBACK = 3  # sentences searched for the organisation "the company" stands for
+
+# "Acme Security was one of the firms that this week disclosed new activity by APT99".
+ONE_OF_SPEAKER = re.compile(
+    rf"(?:^|[,;:]\s*|\b(?:and|but|while)\s+)(?P<who>{_ATTRIBUTOR})\s+(?:was|is|were|are)\s+"
+    r"(?:one\s+of|among)\s+(?:the\s+)?(?:[\w-]+\s+){0,2}?(?:organi[sz]ations|firms|companies|"
+    r"vendors|agencies|teams|governments|researchers|countries)\s+(?:that|which|who)\s+"
+    rf"(?:\w+\s+){{0,3}}?(?:{REPORTING_VERBS})\b"
+)
+# "The other warning about the group's activity came from Acme Security and Beta Labs."
+CAME_FROM = re.compile(
+    r"\b(?:warning|warnings|report|reports|assessment|attribution|alert|disclosure|findings|"
+    r"analysis|accusation|accusations)\b[^.;:\"\u201c\u201d]{0,100}?\b(?:came|comes)\s+from\s+"
+    r"(?P<who>(?:the\s+)?[A-Z][^,;:()\"\u201c\u201d]{1,80}?)(?=\s*(?:[,;:()]|\.(?:\s|$)|$)|"
+    r"\s+(?:on|in|last|this|earlier|after)\b)"
+)
+# "These clues allowed the security experts to identify the perpetrator", "the tools they used
+# led Acme and Beta Labs to conclude that ...".
+LED_TO_CONCLUDE = re.compile(
+    rf"\b(?:allowed|allows|allow|led|leads|lead|helped|helps|help|enabled|enables|prompted|"
+    rf"prompts)\s+(?P<who>{_ATTRIBUTOR})\s+to\s+(?:identify|conclude|attribute|link|tie|blame|"
+    rf"determine|name|pin|trace|connect|believe|assess|suspect|unmask|uncover|expose)\b"
+)
+# "The security organisations involved in exposing the campaign say ...": a generic subject with
+# a clause between it and its verb, resolved to the organisations named before.
+GENERIC_SUBJECT_CLAUSE = re.compile(
+    r"^\s*(?P<who>(?:[Tt]he|[Tt]hese|[Tt]hose)\s+(?:[a-z][\w-]*\s+){0,2}(?:organi[sz]ations|"
+    r"researchers|experts|analysts|investigators|firms|companies|agencies|vendors))\s+"
+    r"(?:involved|behind|working|who|that|which)\b[^;:\"\u201c\u201d]{0,100}?\s+(?:say|said|"
+    r"believe|believed|concluded|conclude|found|report|reported|assess|assessed|think)\b"
+)
+# A sentence that introduces an investigator of the attack or the group: "Acme investigated
+# the attack", "The national cyber centre and teams at Acme and Beta Labs collaborated to identify
+# the group", "In a report published today, Acme says that the attackers ...". Later "the
+# researchers" / "the security experts" stand for it.
+_ORG_NAME = rf"(?:[Tt]he\s+)?{_NAME_WORD}(?:\s+(?:(?:of|for)\s+(?:the\s+)?)?{_NAME_WORD}){{0,5}}"
+_ORG_LIST = (
+    rf"{_ORG_NAME}(?:\s*,\s*{_ORG_NAME})*(?:,?\s+and\s+(?:[a-z][\w-]*\s+){{0,3}}?"
+    rf"(?:(?:at|from|of)\s+)?{_ORG_NAME})*"
+)
+_INQUIRY_OBJECT = (
+    r"(?:[\w'\u2019-]+\s+){0,4}?(?:attack|attacks|attackers|hackers|group|gang|actor|actors|"
+    r"campaign|campaigns|intrusion|intrusions|breach|breaches|perpetrator|perpetrators|culprit|"
+    r"culprits|activity|operation|operations|incident|threat)\b"
+)
+INVESTIGATOR = re.compile(
+    rf"(?<![\w'\u2019-])(?P<who>{_ORG_LIST})(?:\s+(?:[a-z][\w-]*\s+){{0,2}}?(?:researchers|experts|"
+    r"analysts|investigators|specialists|team))?\s+(?:(?:has|have|had|also|first|recently|then)\s+)?"
+    r"(?:(?:investigated|investigates|identified|identifies|uncovered|uncovers|exposed|exposes|"
+    r"disclosed|discloses|detailed|details|documented|documents|discovered|discovers|"
+    r"analy[sz]ed|analy[sz]es|tracked|tracks|traced|traces|spotted|unmasked|responded\s+to|"
+    r"(?:collaborated|worked(?:\s+together)?|teamed\s+up|joined\s+forces|helped)\s+to\s+"
+    r"(?:identify|uncover|expose|track|investigate|unmask))\s+"
+    rf"{_INQUIRY_OBJECT}"
+    r"|(?:says|said|reports|reported|found|finds|believes|explains|notes|writes|wrote)\s+"
+    r"(?:that\s+)?(?:the|these)\s+(?:attackers|hackers|group|gang|perpetrators|threat\s+actors?|"
+    r"actors|campaign|attack|attacks|intrusion|intrusions|breach))"
+)
+INVESTIGATOR_LOOKBACK = 12  # sentences searched for the investigator "the researchers" stand for
+# Generic speakers that stand for an investigator named before ("the researchers said").
+INQUIRY_HEADS = frozenset(
+    """researchers researcher experts expert analysts analyst investigators investigator
+    specialists organisations organizations""".split()  # noqa: SIM905
+)
+# The group speaking for itself: "Killnet claimed responsibility", "took credit for",
+# "said it was behind", "claimed the attack", "was claimed by", "according to <the group>".
+_SELF_CLAIM_ADVERBS = (
+    r"(?:(?:has|have|had|also|quickly|later|publicly|since|then|swiftly|reportedly|"
+    r"allegedly)\s+)*"
+)
+_SELF_DEED = (
+    r"(?:behind|responsible|hacked|breached|attacked|compromised|stole|leaked|defaced|targeted|"
+    r"infiltrated|carried\s+out|launched|took\s+down|knocked|hijacked|dumped|encrypted|"
+    r"exfiltrated)"
+)
+SELF_CLAIM_PATTERNS = (
+    _SELF_CLAIM_ADVERBS
+    + r"(?:claimed|claims|claim|claiming|took|takes|take|taking|accepted|accepts|admitted|"
+    r"admits)\s+(?:full\s+|sole\s+)?(?:responsibility\b|credit(?=\s+for\b|\s*[,.;]|\s*$))",
+    _SELF_CLAIM_ADVERBS
+    + r"(?:claimed|claims|said|says|boasted|boasts|bragged|brags|announced|announces|admitted|"
+    r"admits|wrote|writes|posted|tweeted|stated|states)\s+(?:(?:on|in|via)\s+(?:an?\s+|its\s+|"
+    r"their\s+)?[\w-]+\s+)?(?:that\s+)?(?:it|they|the\s+group|its\s+members)\s+"
+    r"(?:(?:had|has|have|was|were|is|are|been)\s+)*" + _SELF_DEED + r"\b",
+    _SELF_CLAIM_ADVERBS
+    + r"(?:claimed|claims)\s+(?:the|this|that|these|its)\s+(?:[\w-]+\s+){0,2}?(?:attack|attacks|"
+    r"hack|hacks|breach|breaches|intrusion|leak|leaks|outage|outages|operation|defacement|"
+    r"DDoS)\b",
+)
 PRONOUNS = frozenset(
     [
         "it",
@@ -456,6 +561,10 @@ PRONOUNS = frozenset(
         "many",
         "others",
     ]
+)
+
+PREPOSITIONS = frozenset(
+    "in on at for from with during after before since over under by through via".split()  # noqa: SIM905
 )
 
 # State agencies named in text, with the state they belong to.
@@ -564,6 +673,12 @@ class AttributionDetector:
         # The group facts (country, sponsor) live in the alias filter's knowledge base, so the
         # two components can never disagree about them.
         self._nlp = nlp
+
+    def _group_name(self, group_id: str) -> str | None:
+        if "aptwatch_alias_filter" not in self._nlp.pipe_names:
+            return None
+        group = self._nlp.get_pipe("aptwatch_alias_filter").kb.get(group_id)  # type: ignore[attr-defined]
+        return None if group is None else str(group.name)
 
     def _kb_sponsor(self, group_id: str) -> str | None:
         if "aptwatch_alias_filter" not in self._nlp.pipe_names:
@@ -692,7 +807,14 @@ class AttributionDetector:
         stance = _stance(lower, mention_index, trigger_index, positions)
         if lower[trigger_index] in DENIAL_TRIGGERS:
             stance = "negated"  # "it believed the two were operationally separate"
-        attributed_by = _speaker(sent, [span.text for span in spans])
+        aliases = [span.text for span in spans]
+        claimant = _self_claim(sent.text, aliases) if stance != "negated" else None
+        if claimant is not None:
+            if claimant.split()[0].lower() in {"the", "this", "that", "these"}:
+                claimant = self._group_name(group_id) or claimant  # "the group" -> its name
+            attributed_by: str | None = f"{claimant} (self-claim)"
+        else:
+            attributed_by = _speaker(sent, aliases)
         # Who makes the claim matters to a SOC: a sourced claim outranks an unsourced one.
         confidence = 0.5 + 0.2 * (strength >= 2) + 0.2 * (attributed_by is not None)
         if _is_heading(sent):
@@ -858,12 +980,62 @@ def _speaker(sent: Span, aliases: list[str]) -> str | None:
                 quoted = _clean_attributor(match.group("who"), aliases)
                 if quoted:
                     return quoted
+    if who and who.split()[-1].lower() in INQUIRY_HEADS:
+        # "the researchers", "the security experts": the investigator introduced before, if
+        # any; a speaker quoted about something else does not stand for them.
+        for previous in _previous_sentences(sent, INVESTIGATOR_LOOKBACK):
+            named = _investigator(previous.text, aliases)
+            if named:
+                return named
+        return who
     if who or _pronoun_speaker(sent.text) or text[:1] in {'"', "\u201c"}:
         for previous in _previous_sentences(sent, ATTRIBUTOR_LOOKBACK):
             named = _named_organisation(previous.text, aliases)
             if named:
                 return named
     return who
+
+
+def _investigator(sentence: str, aliases: list[str]) -> str | None:
+    """The organisation a sentence introduces as investigating the attack or the group."""
+    for match in NAMED_ORGANISATION.finditer(sentence):
+        name = match.group("who") or match.group("who2")
+        if name and not any(alias.lower() in name.lower() for alias in aliases):
+            return name
+    for match in INVESTIGATOR.finditer(sentence):
+        who = match.group("who")
+        if any(alias.lower() in who.lower() for alias in aliases):
+            continue
+        names = [
+            name
+            for name in re.findall(_ORG_NAME, who)
+            if name.split()[0].lower() not in PREPOSITIONS | PRONOUNS
+        ]
+        names = [_strip_possessive(name) for name in names]
+        if names:
+            return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return None
+
+
+def _self_claim(sentence: str, aliases: list[str]) -> str | None:
+    """'<group> claimed responsibility': the group itself is the source of the claim."""
+    for alias in sorted(set(aliases), key=len, reverse=True):
+        name = re.escape(alias)
+        subject = (
+            rf"(?<![\w-]){name}(?:\s+(?:group|hackers|gang|collective|crew))?"
+            r"(?:\s*,[^,;]{1,80},)?\s+"
+        )
+        said = [subject + pattern for pattern in SELF_CLAIM_PATTERNS]
+        said.append(rf"\b(?:claimed|admitted)\s+by\s+(?:the\s+)?{name}(?![\w-])")
+        said.append(
+            rf"\b[Aa]ccording\s+to\s+(?:the\s+)?{name}(?:\s+(?:group|hackers|gang|collective|"
+            r"crew|itself))?(?:\s*[,;.]|\s*$|['\u2019]s\s+(?:own\s+)?(?:[\w-]+\s+){0,2}?"
+            r"(?:statement|post|posts|message|messages|channel|account|site|website|blog|note|"
+            r"announcement|manifesto|spokesperson|spokesman|leader|tweet|tweets)\b)"
+        )
+        if any(re.search(pattern, sentence) for pattern in said):
+            return alias
+    return None
 
 
 def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[int, int] | None:
@@ -888,6 +1060,14 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
                 continue
             if _near(index, positions, 14):
                 offer(index, 2)
+        elif (
+            word == "credit"
+            and index > 0
+            and lower[index - 1] in CREDIT_TAKING
+            and lower[index + 1 : index + 2] in (["for"], [","], ["."], [";"], [])
+            and _near(index, positions, 12)
+        ):
+            offer(index, 2)  # "Killnet took credit for the outage"
         elif word == "work" and index + 1 < len(lower) and lower[index + 1] == "of":
             if any(index < start <= index + 4 for start, _ in positions):
                 offer(index, 2)  # "the work of APT28"
@@ -1010,8 +1190,8 @@ def _clean_attributor(raw: str, aliases: list[str]) -> str | None:
     who = re.sub(
         r"^(?:and|but|as|while|after|when|that|which|cited|citing|quoted|quoting)\s+", "", who
     )
-    if not who or who.split()[0].lower() in PRONOUNS:
-        return None
+    if not who or who.split()[0].lower() in PRONOUNS | PREPOSITIONS:
+        return None  # "it", or "In a report published today" (an adverbial, not a speaker)
     if any(alias.lower() in who.lower() for alias in aliases):
         return None
     if not re.search(r"[A-Z]", who) and not re.search(rf"\b(?:{ATTRIBUTOR_HEADS})\b", who):
@@ -1026,7 +1206,7 @@ def _named_part(who: str) -> str:
     """'Mandiant researchers' -> 'Mandiant', 'researchers at Kaspersky' -> 'Kaspersky',
     'cybersecurity firm F-Secure' -> 'F-Secure'; 'the Czech government' stays whole."""
     at = re.search(
-        rf"\b(?:at|from|with|for)\s+(?:the\s+)?(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD})*)$", who
+        rf"\b(?:at|from|with|for|by)\s+(?:the\s+)?(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD})*)$", who
     )
     if at and who.split()[0].lower() in GENERIC_HEADS | {"the", "a", "an"}:
         head_words = who[: at.start()].lower().split()
@@ -1055,8 +1235,25 @@ def _named_part(who: str) -> str:
     if trailing and all(word.lower() in GENERIC_HEADS for word in trailing):
         name = body[: named[-1] + 1]
         if all(word[:1].isupper() or word.lower() in {"of", "and", "&"} for word in name):
-            return " ".join(name)
+            return _strip_possessive(" ".join(name))
+    # "Acme's threat intelligence expert", "Microsoft's security team": the owner speaks.
+    owner = [i for i, word in enumerate(body) if re.search(r"['\u2019]s$", word)]
+    if (
+        owner
+        and trailing
+        and body[-1].lower() in GENERIC_HEADS
+        and all(word[:1].islower() for word in body[owner[-1] + 1 :])
+        and all(
+            word[:1].isupper() or word.lower() in {"of", "and", "&"}
+            for word in body[: owner[-1] + 1]
+        )
+    ):
+        return _strip_possessive(" ".join(body[: owner[-1] + 1]))
     return who
+
+
+def _strip_possessive(name: str) -> str:
+    return re.sub(r"['\u2019]s$", "", name)
 
 
 def _is_generic(who: str) -> bool:
@@ -1089,15 +1286,45 @@ ATTRIBUTING_VERBS = frozenset(
 
 
 def _attributor(sentence: str, aliases: list[str]) -> str | None:
-    for pattern in (ACCORDING_TO, QUOTE_SPEAKER, INVERTED_SPEAKER, PASSIVE_AGENT, SUBJECT_SPEAKER):
+    for pattern in (
+        ACCORDING_TO,
+        QUOTE_SPEAKER,
+        INVERTED_SPEAKER,
+        PASSIVE_AGENT,
+        SUBJECT_SPEAKER,
+        ONE_OF_SPEAKER,
+        CAME_FROM,
+        LED_TO_CONCLUDE,
+        GENERIC_SUBJECT_CLAUSE,
+        INVERTED_CLAUSE_SPEAKER,
+    ):
         found = [
-            (who, match.group(0).split()[-1].lower())
+            (_affiliation(sentence, match) or who, match.group(0).split()[-1].lower())
             for match in pattern.finditer(sentence)
             if (who := _clean_attributor(match.group("who"), aliases))
         ]
         if found:
             return next((who for who, verb in found if verb in ATTRIBUTING_VERBS), found[0][0])
     return None
+
+
+# "..., said Lisa Brown, an analyst at Mandiant.": the speaker's organisation.
+AFFILIATION = re.compile(
+    rf",\s+(?:an?\s+|the\s+)?(?:[\w-]+\s+){{0,5}}?(?:at|from|with)\s+(?P<org>{_ORG_NAME})"
+    r"(?=\s*[,.;]|\s*$)"
+)
+
+
+def _affiliation(sentence: str, match: re.Match[str]) -> str | None:
+    if match.re not in (INVERTED_SPEAKER, INVERTED_CLAUSE_SPEAKER, LEADING_SPEAKER):
+        return None
+    affiliation = AFFILIATION.match(sentence, match.end("who"))
+    if affiliation is None:
+        return None
+    org = affiliation.group("org")
+    if org.endswith(".") and "." not in org.split()[-1][:-1]:
+        org = org[:-1]  # the sentence's period, not an abbreviation such as "U.S."
+    return _strip_possessive(org)
 
 
 def _pronoun_speaker(sentence: str) -> bool:

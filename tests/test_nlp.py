@@ -286,6 +286,126 @@ def test_unsourced_claim_borrows_the_source_of_another_claim_about_the_group(
     assert attribution.attributed_by == "PwC and BAE Systems"
 
 
+# -- who makes the claim: more ways news states it, and look-alikes that must name no one ------
+
+
+@pytest.mark.parametrize(
+    ("text", "attributor"),
+    [
+        # the claimant discloses activity by the group
+        ("Proofpoint detailed a phishing campaign by TA505 against hospitals.", "Proofpoint"),
+        (
+            "ESET was one of the companies that disclosed new intrusions by Turla this week.",
+            "ESET",
+        ),
+        ("The warning about APT28's new phishing campaign came from Microsoft.", "Microsoft"),
+        # newsroom forms of the speaker
+        (
+            "Kaspersky's researchers said APT28 was behind the intrusion at the port authority.",
+            "Kaspersky",
+        ),
+        ("The intrusion at the port was the work of APT28, adds Secureworks.", "Secureworks"),
+        ("APT29 breached the ministry, said Lisa Brown, an analyst at Mandiant.", "Mandiant"),
+        ("A report by Symantec said APT38 breached the airline.", "Symantec"),
+        # the investigator named before, "the researchers" / "the security experts" after
+        (
+            "Sophos and Secureworks worked together to identify the group. "
+            "APT41 breached the utility, the researchers said.",
+            "Sophos and Secureworks",
+        ),
+        (
+            "In a report published today, Dragos says that the attackers used stolen "
+            "credentials. The experts attributed the intrusion to Sandworm.",
+            "Dragos",
+        ),
+        (
+            "Cybersecurity company Dragos investigated the attack on the pipeline. Server logs "
+            "allowed the security experts to identify APT28 as the perpetrator.",
+            "Dragos",
+        ),
+        (
+            "Mandiant and Microsoft investigated the intrusions. The security organisations "
+            "involved in the inquiry say APT29 was behind the breach.",
+            "Mandiant and Microsoft",
+        ),
+        (
+            "Mandiant's researchers tracked the group for months. "
+            "The researchers said APT41 was behind the breach.",
+            "Mandiant",
+        ),
+    ],
+)
+def test_claimant_found_in_newsroom_forms(nlp: Language, text: str, attributor: str) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.attributed_by == attributor
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Killnet claimed responsibility for the attack on the airport websites.",
+        "Killnet, a pro-Russian hacktivist group, took credit for the outage of the airport "
+        "websites.",
+        "Killnet said it was behind the attack on the airport websites.",
+        "The attack on the airport websites was claimed by Killnet.",
+        "Officials said Killnet claimed responsibility for the attack on the airport websites.",
+        "Killnet flooded the airport websites. The group claimed responsibility for the outage.",
+        "A hacker known as Killnet leaked the data. "
+        "According to Killnet, the airline was targeted because it refused to pay.",
+    ],
+)
+def test_a_group_claiming_the_attack_itself_is_the_claimant(nlp: Language, text: str) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.attributed_by == "Killnet (self-claim)"
+
+
+def test_a_self_claim_is_not_lent_the_source_of_another_groups_claim(nlp: Language) -> None:
+    text = (
+        "Killnet claimed responsibility for the attack, but researchers at Mandiant linked it "
+        "to APT28."
+    )
+    claimants = {a.group_name: a.attributed_by for a in analyze(nlp, text).attributions}
+    assert claimants == {"Killnet": "Killnet (self-claim)", "APT28": "Mandiant"}
+
+
+@pytest.mark.parametrize(
+    ("text", "attributor"),
+    [
+        # an organisation that is the victim is no claimant
+        ("Mandiant was breached by APT29 last year.", None),
+        ("APT29 breached the servers of Mandiant.", None),
+        (
+            "The ransomware hit Acme Corp, which investigated the attack. "
+            "The researchers said APT41 was behind the breach.",
+            "The researchers",
+        ),
+        # a vendor quoted about something else does not stand for "the researchers"
+        (
+            "Microsoft said updates are available. APT29 breached the ministry, the researchers "
+            "said.",
+            "the researchers",
+        ),
+        (
+            "Mandiant said its products block the malware. APT29 breached the ministry, the "
+            "experts said.",
+            "the experts",
+        ),
+        # "the researchers" with no organisation named before stay "the researchers"
+        ("The researchers said APT29 was behind the breach.", "The researchers"),
+        ("APT29 breached the ministry. The researchers said the malware is new.", None),
+        # an adverbial is no speaker
+        ("In a statement on Monday, APT29 was blamed for the breach of the ministry.", None),
+        # the group talking, without claiming the attack; a denial; a credit card
+        ("Killnet members said the airport websites were hit by a DDoS attack.", None),
+        ("Killnet did not claim responsibility for the attack on the airport websites.", None),
+        ("APT28 stole credit card numbers from the shop.", None),
+    ],
+)
+def test_no_claimant_is_invented(nlp: Language, text: str, attributor: str | None) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.attributed_by == attributor
+
+
 # -- negation -----------------------------------------------------------------------------------
 
 
