@@ -100,6 +100,12 @@ def _handler_for(site: LocalSite, keep_alive: bool) -> type[BaseHTTPRequestHandl
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops the SYNs of a crawler opening 16 connections at
+    # once, and the kernel retries them only after a second
+    request_queue_size = 128
+
+
 @contextmanager
 def serve(root: Path | None = None, *, keep_alive: bool = False) -> Iterator[LocalSite]:
     """Serve ``root`` on 127.0.0.1 on a free port for the duration of the block.
@@ -108,7 +114,7 @@ def serve(root: Path | None = None, *, keep_alive: bool = False) -> Iterator[Loc
     so a route may send a body that disagrees with its Content-Length.
     """
     site = LocalSite(root=root)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(site, keep_alive))
+    server = _Server(("127.0.0.1", 0), _handler_for(site, keep_alive))
     server.daemon_threads = True
     site.base_url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, name="aptwatch-localsite", daemon=True)
