@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -572,3 +574,20 @@ def test_malformed_database_url_is_named_in_one_line(url: str, expected: str) ->
     assert str(caught.value).startswith(expected)
     assert "\n" not in str(caught.value)
     assert ":pw@" not in str(caught.value)
+
+
+def test_package_names_resolve_and_records_load_without_sqlalchemy() -> None:
+    # the analysis workers import the records and the text identity only; SQLAlchemy's import
+    # would add to every worker's start-up
+    script = (
+        "import sys, storage.records, storage.similarity\n"
+        "assert 'sqlalchemy' not in sys.modules, 'records pulled in SQLAlchemy'\n"
+        "import storage\n"
+        "missing = [name for name in storage.__all__ if getattr(storage, name, None) is None]\n"
+        "assert not missing, missing\n"
+        "assert 'sqlalchemy' in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
