@@ -17,11 +17,11 @@ import signal
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from crawler.extraction import Extracted, extract
+from crawler.extraction import Extracted, byline_authors, extract
 from storage.records import AttributionIn, MentionIn
 from storage.similarity import TextIdentity, text_identity
 
@@ -85,9 +85,14 @@ def analyse_page(pipeline: Language, job: PageJob) -> PageAnalysis:
         body_selector=job.body_selector,
         date_selector=job.date_selector,
         feed_published=job.entry_published,
+        search_bylines=False,
     )
     title = extracted.title or job.entry_title
     analysis = nlp.analyze(pipeline, extracted.text, title=title)
+    if analysis.mentions and not extracted.authors:
+        # Searching the bylines costs as much as the rest of the metadata together, and the
+        # authors of an article that names no group are never of use; most pages name none.
+        extracted = replace(extracted, authors=byline_authors(job.html, job.url))
     return PageAnalysis(
         extracted,
         tuple(

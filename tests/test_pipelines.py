@@ -8,6 +8,7 @@ import multiprocessing
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from scrapy.utils.test import get_crawler
@@ -23,6 +24,8 @@ from crawler.workers import (
     PageJob,
     WorkerCrashed,
     WorkersSettingError,
+    analyse_page,
+    build_nlp,
 )
 from storage import make_engine, text_identity
 
@@ -248,3 +251,31 @@ def test_bad_analysis_timeout_is_one_clear_error(value: object, message: str) ->
     crawler = get_crawler(settings_dict={"APTWATCH_ANALYSIS_TIMEOUT": value})
     with pytest.raises(WorkersSettingError, match=message):
         AnalyzePipeline.from_crawler(crawler)
+
+
+def _bylined_page(body: str) -> bytes:
+    paragraphs = "".join(f"<p>{body} Paragraph {n} of the report follows.</p>" for n in range(6))
+    return f"""<!doctype html><html lang="en"><head><title>Report</title></head><body>
+<article><h1>Report</h1><div class="author-name">Jane Analyst</div>
+<div class="article-body">{paragraphs}</div></article></body></html>""".encode()
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Any:
+    return build_nlp(None)
+
+
+def test_byline_authors_are_searched_for_pages_that_name_a_group(pipeline: Any) -> None:
+    naming = PageJob(
+        url="http://news.example/a",
+        html=_bylined_page("The German government blamed APT28 for the breach of its networks."),
+    )
+    found = analyse_page(pipeline, naming)
+    assert found.mentions and found.extracted.authors == ("Jane Analyst",)
+    # the byline search costs as much as the rest of the metadata: skipped where no group is named
+    plain = PageJob(
+        url="http://news.example/b",
+        html=_bylined_page("The city council approved the new budget for its parks."),
+    )
+    skipped = analyse_page(pipeline, plain)
+    assert not skipped.mentions and skipped.extracted.authors == ()
