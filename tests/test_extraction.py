@@ -433,3 +433,37 @@ _LAZARUS_TEASERS = [
 )
 def test_look_alikes_of_a_paragraph_block_go_to_trafilatura(case: str, main: str) -> None:
     assert _container_text_of(_plain_page(main)) is None, case
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        b'<!DOCTYPE html>\n<html lang="en"><head><title>T</title></head>'
+        b"<body><p>caf\xc3\xa9</p></body></html>",
+        # an XHTML doctype on the first line: trafilatura removes it before libxml2 sees it
+        b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/'
+        b'xhtml1-strict.dtd"><html><head><title>T</title></head><body><p>x</p></body></html>',
+        b"<html><head><title>T</title></head><body><p>caf\xe9 latin-1</p></body></html>",
+        b"<html><head><title>T</title></head><body><p>bell \x07 in text</p></body></html>",
+        b"<html lang='en'/>\n<head><title>T</title></head><body><p>x</p></body></html>",
+    ],
+)
+def test_pages_parse_to_the_tree_trafilatura_builds(html: bytes) -> None:
+    import trafilatura
+    from lxml import etree
+
+    expected = trafilatura.load_html(html)
+    assert expected is not None
+    assert etree.tostring(parse_html(html)) == etree.tostring(expected)
+
+
+def test_real_pages_parse_to_the_tree_trafilatura_builds(shared_data: Path) -> None:
+    import trafilatura
+    from lxml import etree
+
+    pages = sorted((shared_data / "pages").rglob("*.html.gz"))
+    assert len(pages) > 90
+    for path in pages:
+        html = gzip.decompress(path.read_bytes())
+        expected = trafilatura.load_html(html)
+        assert etree.tostring(parse_html(html)) == etree.tostring(expected), path.name
