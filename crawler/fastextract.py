@@ -44,7 +44,7 @@ _LINE_BREAKING_TAGS = _TEXT_BLOCK_TAGS | {"div", "table", "tr", "blockquote"}
 # ("sharedaddy", "jp-relatedposts", "newsletter-signup").
 _BOILERPLATE_ROOTS = re.compile(
     "share|social|related|newsletter|subscri|comment|outbrain|taboola|advert|sponsor|recommend"
-    "|breadcrumb|cookie|consent|paywall|popup|sidebar|toolbar|donat|trending|mostread|most-read"
+    "|breadcrumb|cookie|consent|popup|sidebar|toolbar|donat|trending|mostread|most-read"
     "|readmore|read-more"
 )
 # Words that mark boilerplate only as a whole piece of a class or id: "ad-slot" but not "shadow",
@@ -65,11 +65,22 @@ _TAXONOMY_CLASS_PREFIXES = (
     *("category-", "tag-", "post-", "type-", "status-", "format-", "has-", "topic-"),
     *("section-", "node-", "page-id", "postid"),
 )
+# Publishers name the part of the story their paywall script hides after the paywall ("paywalled",
+# "paywall-article", <p class="paywall">: 9 of the 281 pages, 360 characters of paragraph text
+# and more), and the paywall's own prompt the same way ("read on for 0.99 EUR": 69 at most).
+_PAYWALL_ROOT = "paywall"
+_MIN_LOCKED_STORY_CHARS = 200
+# Page builders (Elementor, WordPress widget areas) call every building block a widget, the one
+# holding the story too. Inside the container, a widget with most of its paragraph text is that
+# one: the widgets dropped there (promotions, related links) hold under a quarter of it.
+_BUILDING_BLOCK_WORDS = frozenset(("widget", "widgets"))
+_MIN_STORY_WIDGET_SHARE = 0.5
 _HIDDEN_CLASS_PREFIXES = ("hidden", "hide-", "visually-hidden", "sr-only")
 _BOILERPLATE_ROLES = frozenset(("navigation", "complementary", "banner", "contentinfo"))
 
+# "article-body", "entry_content", "storytext", and BEM's "block__element": "c-article__content"
 _BODY_CLASS = re.compile(
-    r"(?:^|[\s_-])(?:article|entry|post|story|content|news|blog|main|page|rich|body)[-_]?"
+    r"(?:^|[\s_-])(?:article|entry|post|story|content|news|blog|main|page|rich|body)(?:[-_]|__)?"
     r"(?:body|content|text|inner)(?:$|[\s_-])"
     r"|articlebody|storybody|postbody|entrycontent|articletext|bodytext",
     re.IGNORECASE,
@@ -131,10 +142,9 @@ def container_text(tree: _Element) -> str | None:
     named = None
     choice = _choose_container(tree)
     if choice is not None:
-        named, container_chars, rival_chars = choice
-        if (
-            container_chars >= _MIN_PAGE_PARAGRAPH_SHARE * page_chars
-            and rival_chars < _MAX_RIVAL_SHARE * container_chars
+        named, container_chars, rivals = choice
+        if _holds_the_page(tree, named, container_chars, page_chars) and not _has_rival(
+            named, container_chars, rivals
         ):
             text = _confident_text(named, container_chars)
             if text is not None:
@@ -188,11 +198,13 @@ def _paragraph_block(tree: _Element, page_chars: int) -> _Element | None:
         element = inner
     # the classes of <body> and <html> describe the page ("one-sidebar"), not a region of it
     if element.tag not in _CANDIDATE_TAGS or any(
-        node.tag in _SKIPPED_TAGS or _is_boilerplate(node)
+        node.tag in _SKIPPED_TAGS or _is_boilerplate(node) or _PAYWALL_ROOT in _role_names(node)
         for node in (element, *element.iterancestors())
         if node.tag not in ("body", "html")
     ):
-        return None  # not a container, or inside comments, a sidebar, a footer...
+        # not a container, or inside comments, a sidebar, a footer..., or the locked part of a
+        # story, whose free lead lies outside it
+        return None
     direct_chars = sum(sum(map(len, child.itertext())) for child in element if child.tag == "p")
     if direct_chars < _MIN_DIRECT_PARAGRAPH_SHARE * held.get(element, 0):
         return None
@@ -203,6 +215,13 @@ def _paragraph_chars(element: _Element) -> int:
     return sum(map(len, _PARAGRAPH_TEXT(element)))
 
 
+def _own_paragraph_chars(element: _Element) -> int:
+    """Paragraph text of the element, itself a paragraph or not."""
+    if element.tag == "p":
+        return sum(map(len, element.itertext()))
+    return _paragraph_chars(element)
+
+
 def _is_body_container(element: _Element) -> bool:
     if element.tag == "article" or element.get("itemprop") == "articleBody":
         return True
@@ -210,9 +229,60 @@ def _is_body_container(element: _Element) -> bool:
     return any(hint in names for hint in _BODY_CLASS_HINTS) and bool(_BODY_CLASS.search(names))
 
 
-def _choose_container(tree: _Element) -> tuple[_Element, int, int] | None:
-    """The deepest of the largest candidates, its paragraph characters, and the most paragraph
-    characters of any candidate outside it (a rival: another story, a listing)."""
+def _holds_the_page(
+    tree: _Element, container: _Element, container_chars: int, page_chars: int
+) -> bool:
+    if container_chars >= _MIN_PAGE_PARAGRAPH_SHARE * page_chars:
+        return True
+    # Comment threads, menus and footers can outweigh a short story, but their markup says what
+    # they are: measured without them, the page's text must still be mostly the container's.
+    return container_chars >= _MIN_PAGE_PARAGRAPH_SHARE * _readable_paragraph_chars(
+        tree, {container, *container.iterancestors()}
+    )
+
+
+def _readable_paragraph_chars(tree: _Element, kept: set[_Element]) -> int:
+    """Paragraph text of the page outside regions marked as boilerplate, except those ``kept``
+    (the container and the layout wrappers around it, whatever their names)."""
+    chars = 0
+    pending = list(tree)
+    while pending:
+        element = pending.pop()
+        if not _is_element(element) or (
+            element not in kept and (element.tag in _SKIPPED_TAGS or _is_boilerplate(element))
+        ):
+            continue
+        if element.tag == "p":
+            chars += sum(map(len, element.itertext()))
+        else:
+            pending.extend(element)
+    return chars
+
+
+def _has_rival(
+    container: _Element, container_chars: int, rivals: list[tuple[int, _Element]]
+) -> bool:
+    around = {container, *container.iterancestors()}
+    return any(
+        chars >= _MAX_RIVAL_SHARE * container_chars and not _in_region_apart(rival, around)
+        for chars, rival in rivals
+    )
+
+
+def _in_region_apart(element: _Element, around_container: set[_Element]) -> bool:
+    """Whether the element lies in a region marked as boilerplate that does not also hold the
+    container: a "comment-body" in the comment thread is a comment, not a second story."""
+    for node in (element, *element.iterancestors()):
+        if node in around_container:
+            return False
+        if node.tag in _SKIPPED_TAGS or _is_boilerplate(node):
+            return True
+    return False
+
+
+def _choose_container(tree: _Element) -> tuple[_Element, int, list[tuple[int, _Element]]] | None:
+    """The deepest of the largest candidates, its paragraph characters, and the candidates
+    outside it with theirs (rivals: another story, a listing)."""
     sized = [
         (_paragraph_chars(element), element)
         for element in tree.iter(*_CANDIDATE_TAGS)
@@ -236,24 +306,27 @@ def _choose_container(tree: _Element) -> tuple[_Element, int, int] | None:
     container = deepest[0]
     ancestors = set(container.iterancestors())
     container_chars = 0
-    rival_chars = 0
+    rivals = []
     for chars, element in sized:
         if element is container:
             container_chars = chars
         elif element not in ancestors and container not in element.iterancestors():
-            rival_chars = max(rival_chars, chars)
-    return container, container_chars, rival_chars
+            rivals.append((chars, element))
+    return container, container_chars, rivals
 
 
-def _is_boilerplate(element: _Element) -> bool:
+def _is_boilerplate(element: _Element, read_words: frozenset[str] = frozenset()) -> bool:
+    """Whether the element's markup marks it as boilerplate; ``read_words`` do not count."""
     names = _role_names(element)
     if names:
         if _BOILERPLATE_ROOTS.search(names):
             return True
-        if not _BOILERPLATE_WORDS.isdisjoint(_WORD_SEPARATOR.split(names)):
+        if not _BOILERPLATE_WORDS.isdisjoint(set(_WORD_SEPARATOR.split(names)) - read_words):
             return True
         if any(name.startswith(_HIDDEN_CLASS_PREFIXES) or name == "hide" for name in names.split()):
             return True
+        if _PAYWALL_ROOT in names and _own_paragraph_chars(element) < _MIN_LOCKED_STORY_CHARS:
+            return True  # the prompt, not the locked story
     if element.get("hidden") is not None or element.get("aria-hidden") == "true":
         return True
     if element.get("role") in _BOILERPLATE_ROLES:
@@ -328,12 +401,21 @@ class _TextCollector:
             tag = child.tag
             if tag == "h1" and self.blocks and self._later_h1_at is None:
                 self._later_h1_at = self.chars
-            if _is_element(child) and tag not in _SKIPPED_TAGS and not _is_boilerplate(child):
+            if (
+                _is_element(child)
+                and tag not in _SKIPPED_TAGS
+                and (not _is_boilerplate(child) or self._is_story_widget(child))
+            ):
                 self._visit(child, tag)
             if child.tail and not child.tail.isspace():
                 self.loose_chars += len(child.tail.strip())
         if self._later_h1_at is not None:
             self.chars_after_later_h1 = self.chars - self._later_h1_at
+
+    def _is_story_widget(self, element: _Element) -> bool:
+        return not _is_boilerplate(element, _BUILDING_BLOCK_WORDS) and (
+            _paragraph_chars(element) >= _MIN_STORY_WIDGET_SHARE * self.container_paragraph_chars
+        )
 
     def _visit(self, child: _Element, tag: str) -> None:
         if tag in _NESTING_BLOCK_TAGS and _holds_blocks(child):
