@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler
@@ -138,7 +138,11 @@ def write_sources(folder: Path, site: LocalSite, feed_count: int) -> Path:
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def _rss_and_parent(pid: int) -> tuple[int, int] | None:
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _process_stat(pid: int) -> tuple[int, int, float] | None:
+    """RSS in bytes, parent pid and CPU seconds so far (user + system) of a process."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat_file:
             stat = stat_file.read()
@@ -146,7 +150,13 @@ def _rss_and_parent(pid: int) -> tuple[int, int] | None:
         return None  # gone between listing and reading
     # the command name may hold spaces and parentheses; the fields after it do not
     fields = stat[stat.rindex(b")") + 2 :].split()
-    return int(fields[21]) * _PAGE_SIZE, int(fields[1])
+    cpu = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    return int(fields[21]) * _PAGE_SIZE, int(fields[1]), cpu
+
+
+def _rss_and_parent(pid: int) -> tuple[int, int] | None:
+    found = _process_stat(pid)
+    return (found[0], found[1]) if found else None
 
 
 def descendants(root: int) -> set[int]:
@@ -165,8 +175,30 @@ def descendants(root: int) -> set[int]:
     return below
 
 
-def summed_rss(pids: set[int]) -> int:
-    return sum(found[0] for pid in pids if (found := _rss_and_parent(pid)) is not None)
+@dataclass
+class ProcessSamples:
+    """What the sampler saw of this process's descendants: their peak summed RSS, and each
+    one's parent and latest CPU time (its CPU total, to within one sampling interval)."""
+
+    peak_rss: int = 0
+    parents: dict[int, int] = field(default_factory=dict)
+    cpu_seconds: dict[int, float] = field(default_factory=dict)
+
+    def sample(self, pids: set[int]) -> None:
+        rss = 0
+        for pid in pids:
+            found = _process_stat(pid)
+            if found is not None:
+                rss += found[0]
+                self.parents[pid] = found[1]
+                self.cpu_seconds[pid] = found[2]
+        self.peak_rss = max(self.peak_rss, rss)
+
+    def cpu_of_children(self) -> float:
+        """CPU seconds of the direct children (the crawl process), without their own children."""
+        return sum(
+            cpu for pid, cpu in self.cpu_seconds.items() if self.parents.get(pid) == os.getpid()
+        )
 
 
 # The sampler shares the CPUs with the crawl it measures: the costly walk over all of /proc finds
@@ -176,11 +208,11 @@ RSS_RESCAN_SECONDS = 0.5
 
 
 @contextmanager
-def peak_rss() -> Iterator[dict[str, int]]:
-    """Track the peak summed RSS of this process's descendants while the block runs."""
-    peak = {"children": 0}
+def sampled_processes() -> Iterator[ProcessSamples]:
+    """Sample this process's descendants (RSS, CPU) while the block runs."""
+    samples = ProcessSamples()
     if not Path("/proc/self/stat").exists():
-        yield peak
+        yield samples
         return
     stop = threading.Event()
 
@@ -190,13 +222,13 @@ def peak_rss() -> Iterator[dict[str, int]]:
         while not stop.is_set():
             if time.monotonic() - rescanned >= RSS_RESCAN_SECONDS:
                 pids, rescanned = descendants(os.getpid()), time.monotonic()
-            peak["children"] = max(peak["children"], summed_rss(pids))
+            samples.sample(pids)
             stop.wait(RSS_SAMPLE_SECONDS)
 
     sampler = threading.Thread(target=sample, name="rss-sampler", daemon=True)
     sampler.start()
     try:
-        yield peak
+        yield samples
     finally:
         stop.set()
         sampler.join()
@@ -219,6 +251,7 @@ class Run:
     errors: int
     peak_rss: int
     cpu_seconds: float  # the crawl process and its workers, user + system
+    crawl_process_cpu_seconds: float  # the crawl process alone (as last sampled)
     # from the first article until the analysis workers were ready (imports, nlp pipeline)
     workers_startup_seconds: float = 0.0
 
@@ -233,7 +266,7 @@ def crawl_once(sources: Path, database_url: str, settings: dict[str, Any]) -> Ru
     # a child's CPU time reaches RUSAGE_CHILDREN once it has been waited for, and the crawl
     # process waits for its workers: the difference is the whole crawl's CPU time
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with peak_rss() as peak:
+    with sampled_processes() as samples:
         started = time.perf_counter()
         report = run_crawl(sources, database_url, settings=settings)
         wall = time.perf_counter() - started
@@ -250,9 +283,10 @@ def crawl_once(sources: Path, database_url: str, settings: dict[str, Any]) -> Ru
         fetched=sum(source.fetched for source in report.sources),
         new_articles=report.new_articles,
         errors=len(errors),
-        peak_rss=peak["children"],
+        peak_rss=samples.peak_rss,
         workers_startup_seconds=float(startup) if isinstance(startup, int | float) else 0.0,
         cpu_seconds=cpu,
+        crawl_process_cpu_seconds=min(cpu, samples.cpu_of_children()),
     )
 
 
@@ -359,6 +393,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  CPU per page (crawl process + workers)  {1000 * full_cpu:.1f} ms end to end, "
         f"{1000 * noop_cpu:.1f} ms no-op; on {cpus} idle CPUs that bounds end to end at "
         f"{(cpus or 1) / full_cpu:.0f} pages/s"
+    )
+    crawl_cpu = median([r.crawl_process_cpu_seconds / max(1, r.fetched) for r in full_runs])
+    print(
+        f"  of which the crawl process (Scrapy, storing)  {1000 * crawl_cpu:.1f} ms, "
+        f"the analysis workers {1000 * (full_cpu - crawl_cpu):.1f} ms (their start-up included)"
     )
     print(
         f"  new articles stored      {median([float(r.new_articles) for r in full_runs]):.0f}"
