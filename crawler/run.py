@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import pickle
+import sys
 import threading
 import time
 import traceback
@@ -182,6 +184,13 @@ def _crawl_in_child(
         sender.send(("error", _portable(error)))
     finally:
         sender.close()
+    # The report is delivered, and the crawl has closed its worker pool and its database. The
+    # interpreter's own shutdown (tearing down Scrapy, Twisted and SQLAlchemy) would keep the
+    # caller waiting in join() for 0.7 s more: a quarter of an unchanged re-crawl.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _portable(error: BaseException) -> BaseException | str:
