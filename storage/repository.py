@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -235,6 +235,14 @@ def _create_alerts(
     return len(new), skipped
 
 
+# Built once: SQLAlchemy then skips building the statement and its cache key on every call,
+# which cost more than running the query (these two run for every article a crawl stores).
+_SOURCE_ID_BY_NAME = select(Source.id).where(Source.name == bindparam("name"))
+_ARTICLES_BY_URL_OR_HASH = select(
+    Article.id, Article.canonical_url, Article.content_hash, Article.story_id
+).where(or_(Article.canonical_url == bindparam("url"), Article.content_hash == bindparam("hash")))
+
+
 def store_article(
     session: Session,
     article: ArticleIn,
@@ -257,9 +265,7 @@ def store_article(
     """
     identity = identity or text_identity(article.text or "")
     _validate_article(article, mentions, attributions, identity)
-    source_id = session.scalars(
-        select(Source.id).where(Source.name == article.source_name)
-    ).one_or_none()
+    source_id = session.scalars(_SOURCE_ID_BY_NAME, {"name": article.source_name}).one_or_none()
     if source_id is None:
         raise StorageError(
             f"unknown source {article.source_name!r}; register it with ensure_source() first"
@@ -271,9 +277,7 @@ def store_article(
 
     # One query for both identities: the same URL wins over the same text elsewhere.
     known = session.execute(
-        select(Article.id, Article.canonical_url, Article.content_hash, Article.story_id).where(
-            or_(Article.canonical_url == article.canonical_url, Article.content_hash == text_hash)
-        )
+        _ARTICLES_BY_URL_OR_HASH, {"url": article.canonical_url, "hash": text_hash}
     ).all()
     same_url = next((row for row in known if row.canonical_url == article.canonical_url), None)
     if same_url is not None:

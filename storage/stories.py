@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import bindparam, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from storage.errors import StorageError
@@ -25,6 +26,27 @@ MAX_CANDIDATES = 20
 GOOD_ENOUGH_SCORE = 0.8
 # pg_advisory_xact_lock key ("aptwstry"): serialises story assignment across processes/machines.
 _STORY_LOCK_KEY = int.from_bytes(b"aptwstry", "big")
+
+
+# Statements built once (SQLAlchemy then skips building them and their cache keys on each call,
+# which cost more than running them): they run for every article a crawl stores.
+_CANDIDATES_SHARING_BANDS = (
+    select(ArticleBand.article_id)
+    .join(Article, Article.id == ArticleBand.article_id)
+    .where(
+        ArticleBand.band_key.in_(bindparam("band_keys", expanding=True)),
+        ArticleBand.article_id != bindparam("article_id"),
+        Article.story_id.is_not(None),
+        func.coalesce(Article.published, Article.fetched_at).between(
+            bindparam("earliest"), bindparam("latest")
+        ),
+    )
+    .group_by(ArticleBand.article_id)
+    .order_by(func.count().desc(), ArticleBand.article_id)
+    .limit(MAX_CANDIDATES)
+)
+# per backend: the INSERT ... ON CONFLICT construct differs
+_RECORD_REPORT: dict[str, Any] = {}
 
 
 def lock_stories(session: Session) -> None:
@@ -50,20 +72,14 @@ def find_story(
     if not fingerprint.shingles:
         return None
     when = event_time(article)
-    reported = func.coalesce(Article.published, Article.fetched_at)
-    shared_bands = func.count().label("shared_bands")
     candidate_ids = session.scalars(
-        select(ArticleBand.article_id)
-        .join(Article, Article.id == ArticleBand.article_id)
-        .where(
-            ArticleBand.band_key.in_(fingerprint.band_keys),
-            ArticleBand.article_id != article.id,
-            Article.story_id.is_not(None),
-            reported.between(when - STORY_WINDOW, when + STORY_WINDOW),
-        )
-        .group_by(ArticleBand.article_id)
-        .order_by(shared_bands.desc(), ArticleBand.article_id)
-        .limit(MAX_CANDIDATES)
+        _CANDIDATES_SHARING_BANDS,
+        {
+            "band_keys": list(fingerprint.band_keys),
+            "article_id": article.id,
+            "earliest": when - STORY_WINDOW,
+            "latest": when + STORY_WINDOW,
+        },
     ).all()
     if not candidate_ids:
         return None
@@ -107,12 +123,23 @@ def record_report(
     session: Session, story_id: int, source_id: int, url: str, reported_at: datetime
 ) -> None:
     """Note that ``source_id`` carried story ``story_id`` at ``url`` (once per story and URL)."""
-    statement = (
-        upsert_insert(session)(StoryReport)
-        .values(story_id=story_id, source_id=source_id, url=url, reported_at=reported_at)
-        .on_conflict_do_nothing(index_elements=[StoryReport.story_id, StoryReport.url])
+    dialect = session.get_bind().dialect.name
+    statement = _RECORD_REPORT.get(dialect)
+    if statement is None:
+        statement = _RECORD_REPORT[dialect] = (
+            upsert_insert(session)(StoryReport)
+            .values(
+                story_id=bindparam("story_id"),
+                source_id=bindparam("source_id"),
+                url=bindparam("url"),
+                reported_at=bindparam("reported_at"),
+            )
+            .on_conflict_do_nothing(index_elements=[StoryReport.story_id, StoryReport.url])
+        )
+    session.execute(
+        statement,
+        {"story_id": story_id, "source_id": source_id, "url": url, "reported_at": reported_at},
     )
-    session.execute(statement)
 
 
 def assign_story(
