@@ -68,6 +68,9 @@ CONCURRENT_ITEMS = 4
 DOWNLOADER_MIDDLEWARES = {
     # before RobotsTxtMiddleware (100), so not even robots.txt is fetched from a blocked address
     "crawler.middlewares.RequestSafetyMiddleware": 50,
+    # in the place of Scrapy's own, which decodes every page
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "crawler.middlewares.ByteScanMetaRefreshMiddleware": 580,
 }
 ITEM_PIPELINES = {
     "crawler.pipelines.AnalyzePipeline": 300,

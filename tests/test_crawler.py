@@ -297,3 +297,39 @@ def test_format_report_table_and_errors() -> None:
     assert lines[-1] == "  Down: feed https://down.example/rss: HTTP 503"
     assert not report.ok and not report.all_failed
     assert CrawlReport(sources=(report.sources[1],)).all_failed
+
+
+def test_an_article_moved_by_meta_refresh_is_followed(tmp_path: Path, test_site: LocalSite) -> None:
+    # some press offices move a page by <meta http-equiv="Refresh">; the scan for it looks at
+    # the page's bytes, and must still see it in any letter case
+    moved = (
+        b'<!doctype html><html><head><META HTTP-EQUIV="Refresh" '
+        b'CONTENT="0; URL=/articles/apt28-attribution.html"><title>Moved</title></head>'
+        b"<body><p>This page has moved.</p></body></html>"
+    )
+    test_site.routes["/old/apt28.html"] = lambda handler: Response(
+        200, moved, {"Content-Type": "text/html; charset=utf-8"}
+    )
+    test_site.routes["/moved.html"] = lambda handler: Response(
+        200,
+        b'<html><body><a class="m" href="/old/apt28.html">APT28</a></body></html>',
+        {"Content-Type": "text/html; charset=utf-8"},
+    )
+    sources = write_sources(
+        tmp_path,
+        f"""
+  - name: Moved
+    kind: listing
+    url: {test_site.url("moved.html")}
+    link_selector: "a.m"
+    allow_private_network: true
+""",
+    )
+    db_url = f"sqlite:///{tmp_path / 'aptwatch.db'}"
+
+    report = run_crawl(sources, db_url, settings=FAST)
+
+    assert test_site.count("/articles/apt28-attribution.html") == 1
+    assert report.source("Moved").new_articles == 1
+    titles = [row["title"] for row in rows(db_url, "SELECT title FROM articles")]
+    assert titles == ["Germany blames APT28 for the attack on the SPD"]
