@@ -72,6 +72,13 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
     "crawler.middlewares.ByteScanMetaRefreshMiddleware": 580,
 }
+SPIDER_MIDDLEWARES = {
+    # Listing pagination has its own limit (max_pages), so depth is never needed; tracking it
+    # wraps every callback's output once more.
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+}
+# An article's site need not learn which feed or listing led to it.
+REFERER_ENABLED = False
 ITEM_PIPELINES = {
     "crawler.pipelines.AnalyzePipeline": 300,
     "crawler.pipelines.StorePipeline": 800,

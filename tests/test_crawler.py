@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -299,7 +300,9 @@ def test_format_report_table_and_errors() -> None:
     assert CrawlReport(sources=(report.sources[1],)).all_failed
 
 
-def test_an_article_moved_by_meta_refresh_is_followed(tmp_path: Path, test_site: LocalSite) -> None:
+def test_an_article_moved_by_meta_refresh_is_followed_without_telling_where_from(
+    tmp_path: Path, test_site: LocalSite
+) -> None:
     # some press offices move a page by <meta http-equiv="Refresh">; the scan for it looks at
     # the page's bytes, and must still see it in any letter case
     moved = (
@@ -307,9 +310,13 @@ def test_an_article_moved_by_meta_refresh_is_followed(tmp_path: Path, test_site:
         b'CONTENT="0; URL=/articles/apt28-attribution.html"><title>Moved</title></head>'
         b"<body><p>This page has moved.</p></body></html>"
     )
-    test_site.routes["/old/apt28.html"] = lambda handler: Response(
-        200, moved, {"Content-Type": "text/html; charset=utf-8"}
-    )
+    referers: list[str | None] = []
+
+    def moved_page(handler: Any) -> Response:
+        referers.append(handler.headers.get("Referer"))
+        return Response(200, moved, {"Content-Type": "text/html; charset=utf-8"})
+
+    test_site.routes["/old/apt28.html"] = moved_page
     test_site.routes["/moved.html"] = lambda handler: Response(
         200,
         b'<html><body><a class="m" href="/old/apt28.html">APT28</a></body></html>',
@@ -333,3 +340,4 @@ def test_an_article_moved_by_meta_refresh_is_followed(tmp_path: Path, test_site:
     assert report.source("Moved").new_articles == 1
     titles = [row["title"] for row in rows(db_url, "SELECT title FROM articles")]
     assert titles == ["Germany blames APT28 for the attack on the SPD"]
+    assert referers == [None]  # the article's site does not learn which listing led to it
