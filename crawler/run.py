@@ -182,8 +182,9 @@ def _crawl_in_child(
         sender.send(("ok", report))
     except BaseException as error:  # everything goes back to the parent, as one message
         sender.send(("error", _portable(error)))
-    finally:
         sender.close()
+        return  # the interpreter's shutdown cleans up whatever a failed crawl left open
+    sender.close()
     # The report is delivered, and the crawl has closed its worker pool and its database. The
     # interpreter's own shutdown (tearing down Scrapy, Twisted and SQLAlchemy) would keep the
     # caller waiting in join() for 0.7 s more: a quarter of an unchanged re-crawl.
