@@ -241,14 +241,6 @@ def parse_html(html: str | bytes) -> _Element:
     return tree
 
 
-# trafilatura's parser settings, so both ways give the same tree
-_HTML_PARSER = lxml_html.HTMLParser(
-    collect_ids=False,
-    default_doctype=False,
-    encoding="utf-8",
-    remove_comments=True,
-    remove_pis=True,
-)
 # what trafilatura.load_html repairs before parsing: characters XML forbids (left to it), a doctype
 # holding a slash on the first line (repaired the same way), a self-closing <html/> (left to it)
 _XML_FORBIDDEN_BYTES = bytes((*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)))
@@ -279,7 +271,10 @@ def _parse_plain_utf8(html: bytes) -> _Element | None:
         # libxml2 mishandles a doctype with a slash on the first line; trafilatura removes it
         first_line, _, rest = html.partition(b"\n")
         html = _DOCTYPE_WITH_SLASH.sub(b"", first_line, count=1) + b"\n" + rest
-    tree = lxml_html.fromstring(html, parser=_HTML_PARSER)
+    # trafilatura's own parser (its settings: UTF-8, no comments...), so both ways give one tree
+    from trafilatura.utils import HTML_PARSER
+
+    tree = lxml_html.fromstring(html, parser=HTML_PARSER)
     return tree if len(tree) else None
 
 
