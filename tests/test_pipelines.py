@@ -4,7 +4,9 @@ one page, not the crawl."""
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,6 +231,46 @@ def test_pool_isolates_the_culprit_and_stops_its_workers_on_close() -> None:
     # the worker also derived what storage needs of the text
     assert blamed.identity == text_identity(blamed.extracted.text)
     assert multiprocessing.active_children() == []
+    # nor is the server the workers fork from left running with a whole pipeline in memory
+    assert fork_servers() == set()
+
+
+def fork_servers() -> set[int]:
+    """This process's children that are multiprocessing fork servers (not multiprocessing
+    children, so ``active_children`` does not list them)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue  # gone meanwhile
+            # the parent's pid is the second field after the parenthesised command name
+            parent = int(stat.rpartition(")")[2].split()[1])
+            if parent == os.getpid() and b"multiprocessing.forkserver" in command:
+                found.add(int(entry.name))
+    return found
+
+
+def test_pool_workers_use_the_knowledge_base_they_are_given(tmp_path: Path) -> None:
+    kb_path = tmp_path / "groups.json"
+    only_here = {"id": "misp:quartz-heron", "name": "Quartz Heron", "aliases": ["QH-7"]}
+    kb_path.write_text(json.dumps({"groups": [only_here]}), encoding="utf-8")
+    breach = page("Breach", "Officials said Quartz Heron hackers breached the ministry last week.")
+
+    async def groups_named(kb: str | None) -> list[str]:
+        pool = AnalysisPool(1, kb)
+        await pool.start()
+        try:
+            return [mention.group_name for mention in (await pool.analyse(breach)).mentions]
+        finally:
+            await pool.close()
+
+    # one pool after the other, as successive crawls with an updated knowledge base would be
+    assert asyncio.run(groups_named(None)) == []
+    assert asyncio.run(groups_named(str(kb_path))) == ["Quartz Heron"]
+    assert asyncio.run(groups_named(None)) == []
 
 
 @pytest.mark.parametrize(
