@@ -274,6 +274,12 @@ THING_NOUNS = frozenset(
         "wallets",
         "client",
         "stealer",
+        # a brand the attackers imitate: "a campaign spoofing UPS branding", "the DHL logo"
+        "brand",
+        "branding",
+        "branded",
+        "logo",
+        "logos",
     ]
 )
 # "Operation Cloud Hopper": a group name after "Operation" names the operation, not the actor.
@@ -1007,12 +1013,15 @@ def _thing_sense(span: Span) -> bool:
     ):
         return True  # an antivirus detection name: "Trojan.Sofacy", "OSX.Sofacy"
     following = span.end
-    while following < len(doc) and doc[following].text in QUOTES_CLOSE:
+    # across closing quotes and runs of whitespace ("UPS\u00a0 branding")
+    while following < len(doc) and (doc[following].text in QUOTES_CLOSE or doc[following].is_space):
         following += 1
     if following < len(doc) and (
         doc[following].lower_ in {"'s", "\u2019s"} or doc[following].lower_ in CUE_WORDS
     ):
         return False  # "Seedworm's Powermud backdoor", "the 'Mustang Panda' group"
+    if following + 1 < len(doc) and doc[following].text == "-":
+        following += 1  # "UPS-branded emails"
     if following < len(doc) and doc[following].lower_ in THING_NOUNS:
         return True
     if following < len(doc) and doc[following].lower_ in COPULAS:

@@ -532,6 +532,10 @@ def test_not_the_only_ones_is_no_denial(nlp: Language) -> None:
         "The module steals Electrum wallet data from the infected system.",
         "* Stealing credentials from Foxmail and Outlook",
         "2032749 ET TROJAN Cobalt\u00a0 Strike Malleable C2 Amazon Profile",
+        "Analysts saw a phishing campaign imitating UPS branding in May.",
+        "A phishing campaign carried the UPS logo and a malicious attachment.",
+        "Hackers sent UPS-branded emails with malware.",
+        "The campaign put UPS\u00a0 branding on its malicious attachments.",
     ],
 )
 def test_names_used_for_software_campaigns_or_products_are_not_mentions(
