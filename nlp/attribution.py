@@ -23,6 +23,8 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from nlp.evidence import GROUPS_KEY, document_text
+from nlp.kb import Group
+from nlp.names import normalise_name
 
 ATTRIBUTIONS_KEY = "aptwatch_attributions"
 BACKGROUND = "background"
@@ -630,6 +632,33 @@ ANAPHORA = re.compile(
 )
 ANAPHORA_LOOKBACK = 4  # sentences
 
+# The name actors give themselves: "a gang calling itself Fancy Bear", "who identified themselves
+# as 'Lazarus'", "going by the name APT28". For a state's group this is a borrowed name
+# (extortionists sign with famous ones), so the sentence says nothing of the state's group.
+SELF_NAMING = re.compile(
+    r"(?:\b(?:call|calls|called|calling|name|names|named|naming|dub|dubs|dubbed|dubbing|style|"
+    r"styles|styled|styling)\s+(?:itself|themselves|himself|herself)(?:\s+as)?"
+    r"|\bidentif(?:y|ies|ied|ying)\s+(?:itself|themselves|himself|herself)\s+as"
+    r"|\b(?:go|goes|going|went)\s+by(?:\s+the\s+(?:names?|moniker|handle)(?:\s+of)?)?"
+    r"|\b(?:under|using|uses|used)\s+the\s+(?:names?|moniker|handle|banner)(?:\s+of)?)"
+    r"[\s\"'\u201c\u201d\u2018\u2019]*(?:the\s+)?[\"'\u201c\u2018]?\s*$",
+    re.IGNORECASE,
+)
+# What researchers call state groups, which no such group calls itself: the catalogue names
+# ("APT28", "TA453", "Storm-0558") and the vendors' taxonomies ("Fancy Bear", "Midnight Blizzard").
+# A group's own front name ("Guardians of Peace", "Fancy Bears' Hack Team") is none of these.
+RESEARCHERS_NAME = re.compile(
+    r"(?:(?:APT|FIN|UNC|TA|TAG|DEV|TG|G)[-\s]?\d+|TEMP\.\w+|Storm-\d+"
+    r"|.*\b(?:Bear|Panda|Kitten|Chollima|Spider|Tiger|Buffalo|Crane|Leopard|Ocelot|Typhoon|"
+    r"Blizzard|Sandstorm|Sleet|Tempest|Hail|Cyclone|Flood))",
+    re.IGNORECASE,
+)
+# Between two names of one list: "as 'Fancy Bear', 'Lazarus,' or 'Armada Collective'".
+LIST_GAP = re.compile(
+    r"^[\s\"'\u201c\u201d\u2018\u2019,]*(?:(?:and|or)\s+)?[\s\"'\u201c\u2018]*(?:the\s+)?$",
+    re.IGNORECASE,
+)
+
 
 def _install_extensions() -> None:
     for name in (
@@ -674,16 +703,17 @@ class AttributionDetector:
         # two components can never disagree about them.
         self._nlp = nlp
 
-    def _group_name(self, group_id: str) -> str | None:
+    def _group(self, group_id: str) -> Group | None:
         if "aptwatch_alias_filter" not in self._nlp.pipe_names:
             return None
-        group = self._nlp.get_pipe("aptwatch_alias_filter").kb.get(group_id)  # type: ignore[attr-defined]
+        return self._nlp.get_pipe("aptwatch_alias_filter").kb.get(group_id)  # type: ignore[attr-defined,no-any-return]
+
+    def _group_name(self, group_id: str) -> str | None:
+        group = self._group(group_id)
         return None if group is None else str(group.name)
 
     def _kb_sponsor(self, group_id: str) -> str | None:
-        if "aptwatch_alias_filter" not in self._nlp.pipe_names:
-            return None
-        group = self._nlp.get_pipe("aptwatch_alias_filter").kb.get(group_id)  # type: ignore[attr-defined]
+        group = self._group(group_id)
         if group is None:
             return None
         if group.sponsor:
@@ -706,6 +736,7 @@ class AttributionDetector:
         mentions: dict[tuple[int, int], Span] = {}
         for span in groups:
             mentions.setdefault((span.start, span.end), span)
+        borrowed = self._borrowed_names(mentions)
         by_sentence: dict[int, list[Span]] = {}
         sentences: dict[int, Span] = {}
         for span in mentions.values():
@@ -729,13 +760,14 @@ class AttributionDetector:
                     agency_by_group.setdefault(group_id, agency)
                 if country:
                     country_by_group.setdefault(group_id, country)
+                only_borrowed = all((span.start, span.end) in borrowed for span in spans)
                 if len(per_group) == 1:
                     # "PwC said the group had mounted attacks ... called Operation Cloud Hopper":
                     # "the group" in a sentence about one group is that group too.
                     spans = spans + _referring_phrases(sent, spans)
-                claim = self._judge(sent, spans, group_id, len(per_group))
+                claim = self._judge(sent, spans, group_id, len(per_group), only_borrowed)
                 claims.append(claim)
-        claims += self._anaphora_claims(doc, by_sentence, sentences)
+        claims += self._anaphora_claims(doc, by_sentence, sentences, borrowed)
         _share_attributors(claims)
 
         spans_out = []
@@ -766,15 +798,42 @@ class AttributionDetector:
         doc.spans[ATTRIBUTIONS_KEY] = spans_out
         return doc
 
+    def _borrowed_names(self, mentions: dict[tuple[int, int], Span]) -> set[tuple[int, int]]:
+        """The mentions that are a researchers' name for a state's group, given by actors to
+        themselves (``SELF_NAMING``): "a gang calling itself Fancy Bear" is not APT28."""
+        borrowed: set[tuple[int, int]] = set()
+        text = document_text(next(iter(mentions.values())).doc)
+        previous: Span | None = None
+        for key in sorted(mentions):
+            span = mentions[key]
+            group = self._group(span._.aptwatch_group_id)
+            if group is not None and group.sponsor and _researchers_name(group, span.text):
+                before = text[span.sent.start_char : span.start_char]
+                listed = (
+                    previous is not None
+                    and (previous.start, previous.end) in borrowed
+                    and previous.sent == span.sent
+                    and LIST_GAP.match(text[previous.end_char : span.start_char]) is not None
+                )
+                if listed or SELF_NAMING.search(before[-80:]):
+                    borrowed.add(key)
+            previous = span
+        return borrowed
+
     def _judge(
-        self, sent: Span, spans: list[Span], group_id: str, groups_in_sentence: int
+        self,
+        sent: Span,
+        spans: list[Span],
+        group_id: str,
+        groups_in_sentence: int,
+        only_borrowed: bool = False,
     ) -> Claim:
         lower = [token.lower_ for token in sent]
         positions = [(span.start - sent.start, span.end - sent.start) for span in spans]
         first = spans[0]
         evidence = sent.text.strip()
         alias = first.text
-        trigger = _find_trigger(lower, positions)
+        trigger = None if only_borrowed else _find_trigger(lower, positions)
         base = Claim(
             group_id=group_id,
             start=first.start,
@@ -834,7 +893,11 @@ class AttributionDetector:
         return base
 
     def _anaphora_claims(
-        self, doc: Doc, by_sentence: dict[int, list[Span]], sentences: dict[int, Span]
+        self,
+        doc: Doc,
+        by_sentence: dict[int, list[Span]],
+        sentences: dict[int, Span],
+        borrowed: set[tuple[int, int]],
     ) -> list[Claim]:
         """'The group', 'the hackers' in a later sentence, resolved to the only group in view."""
         first_char = min(span.start_char for spans in by_sentence.values() for span in spans)
@@ -858,6 +921,8 @@ class AttributionDetector:
             antecedents = {span._.aptwatch_group_id for span in by_sentence[last]}
             if len(antecedents) != 1:
                 continue
+            if all((span.start, span.end) in borrowed for span in by_sentence[last]):
+                continue  # "the gang" calling itself Fancy Bear is not APT28
             group_id = next(iter(antecedents))
             seen.add(sent.start)
             claim = self._judge(sent, [phrase], group_id, 1)
@@ -866,6 +931,18 @@ class AttributionDetector:
             claim.confidence = round(claim.confidence * 0.8, 3)
             claims.append(claim)
         return claims
+
+
+def _researchers_name(group: Group, name: str) -> bool:
+    """``name`` is one researchers gave ``group``: a catalogue or taxonomy name, one the
+    knowledge base knows a coiner of, or the group's own name in ATT&CK or MISP ("Lazarus")."""
+    if RESEARCHERS_NAME.fullmatch(name.strip()) or group.origin_of(name):
+        return True
+
+    def core(text: str) -> str:
+        return normalise_name(re.sub(r"\s+(?:group|team)$", "", text.strip(), flags=re.I))
+
+    return core(name) == core(group.name)
 
 
 def _referring_phrases(sent: Span, named: list[Span]) -> list[Span]:

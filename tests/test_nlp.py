@@ -434,6 +434,46 @@ def test_denials_are_negated(nlp: Language, text: str, group_id: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
+        "A DDoS extortion gang calling itself Fancy Bear threatened banks unless they paid.",
+        # "the group" of the next sentence is the same gang
+        "Extortionists calling themselves APT29 emailed the firm. The group then attacked it.",
+        # every name of the list is one the senders gave themselves
+        "The notes were signed by senders who identified themselves as \u201cFancy Bear\u201d, "
+        "\u201cLazarus,\u201d or \u201cArmada Collective\u201d and the gang then hit the banks.",
+        "A crew going by the name Midnight Blizzard breached the shop and demanded a ransom.",
+    ],
+)
+def test_a_state_groups_name_that_actors_give_themselves_is_no_attribution(
+    nlp: Language, text: str
+) -> None:
+    result = analyze(nlp, text)
+    assert result.mentions  # the name is still reported where it stands
+    assert result.attributions == []
+
+
+@pytest.mark.parametrize(
+    ("text", "group_id"),
+    [
+        # a state group's own front name
+        ("Hackers calling themselves the Guardians of Peace breached the studio.", "G0032"),
+        # a group of no state, under its own name
+        ("A group calling itself Killnet claimed responsibility for the outage.", "misp:killnet"),
+        # the researchers' name beside the borrowed one still counts
+        (
+            "Microsoft said APT28 breached the ministry; a gang calling itself Fancy Bear did not.",
+            "G0007",
+        ),
+    ],
+)
+def test_a_name_actors_give_themselves_still_counts_when_it_is_theirs(
+    nlp: Language, text: str, group_id: str
+) -> None:
+    assert by_group(analyze(nlp, text)).get(group_id) == "asserted"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "APT10 masquerading as Japanese government agencies breached the ministry.",
         "APT28 breached two separate networks at the ministry.",
     ],
