@@ -90,7 +90,11 @@ CREDIT_TAKING = frozenset(
 DENIAL_TRIGGERS = frozenset(["unrelated", "separate", "distinct"])
 GROUP_NOUNS = frozenset(["group", "hackers", "gang", "crew", "actor", "team", "apt"])
 COPULA_WORDS = frozenset(["is", "are", "was", "were", "be", "been", "being"])
-FALSE_FLAG_WORDS = frozenset(["posing", "masquerading", "impersonating", "mimicking", "imitating"])
+FALSE_FLAG_WORDS = frozenset(
+    """posing posed poses pose masquerading masqueraded masquerades masquerade impersonating
+    impersonated impersonates impersonate mimicking mimicked mimics mimic imitating imitated
+    imitates imitate pretending pretended pretends pretend""".split()  # noqa: SIM905
+)
 ACTIVITY_VERBS = frozenset(
     [
         "hacked",

@@ -420,6 +420,8 @@ def test_no_claimant_is_invented(nlp: Language, text: str, attributor: str | Non
         ("Microsoft ruled out APT29 involvement in the breach.", "G0016"),
         ("The outage was unrelated to Volt Typhoon, CISA said.", "G1017"),
         ("The hackers were posing as the Lazarus Group to mislead investigators.", "G0032"),
+        ("The extortionists, pretending to be the Lazarus Group, demanded bitcoin.", "G0032"),
+        ("The intruders impersonated APT33 while they breached the refinery.", "G0064"),
         ("There is no suggestion that APT33 had any involvement in the attacks.", "G0064"),
         (
             "Despite similarities with APT28, the firm said the two were operationally separate.",
