@@ -154,6 +154,19 @@ def _process_stat(pid: int) -> tuple[int, int, float] | None:
     return int(fields[21]) * _PAGE_SIZE, int(fields[1]), cpu
 
 
+def _pss(pid: int) -> int | None:
+    """Proportional set size in bytes: pages shared with other processes (a forked worker and
+    its fork server) count as a share each, so a sum over processes counts them once."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
+            for line in rollup:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass  # gone meanwhile, or a kernel without smaps_rollup
+    return None
+
+
 def _rss_and_parent(pid: int) -> tuple[int, int] | None:
     found = _process_stat(pid)
     return (found[0], found[1]) if found else None
@@ -177,10 +190,11 @@ def descendants(root: int) -> set[int]:
 
 @dataclass
 class ProcessSamples:
-    """What the sampler saw of this process's descendants: their peak summed RSS, and each
-    one's parent and latest CPU time (its CPU total, to within one sampling interval)."""
+    """What the sampler saw of this process's descendants: their peak summed RSS and PSS, and
+    each one's parent and latest CPU time (its CPU total, to within one sampling interval)."""
 
     peak_rss: int = 0
+    peak_pss: int = 0
     parents: dict[int, int] = field(default_factory=dict)
     cpu_seconds: dict[int, float] = field(default_factory=dict)
 
@@ -194,6 +208,9 @@ class ProcessSamples:
                 self.cpu_seconds[pid] = found[2]
         self.peak_rss = max(self.peak_rss, rss)
 
+    def sample_pss(self, pids: set[int]) -> None:
+        self.peak_pss = max(self.peak_pss, sum(_pss(pid) or 0 for pid in pids))
+
     def cpu_of_children(self) -> float:
         """CPU seconds of the direct children (the crawl process), without their own children."""
         return sum(
@@ -202,9 +219,11 @@ class ProcessSamples:
 
 
 # The sampler shares the CPUs with the crawl it measures: the costly walk over all of /proc finds
-# new processes twice a second; in between only the known ones are read.
+# new processes twice a second; in between only the known ones are read. PSS costs the kernel a
+# walk over each process's page tables (5 ms for a worker): once a second.
 RSS_SAMPLE_SECONDS = 0.1
 RSS_RESCAN_SECONDS = 0.5
+PSS_SAMPLE_SECONDS = 1.0
 
 
 @contextmanager
@@ -218,11 +237,14 @@ def sampled_processes() -> Iterator[ProcessSamples]:
 
     def sample() -> None:
         pids: set[int] = set()
-        rescanned = 0.0
+        rescanned = pss_sampled = 0.0
         while not stop.is_set():
             if time.monotonic() - rescanned >= RSS_RESCAN_SECONDS:
                 pids, rescanned = descendants(os.getpid()), time.monotonic()
             samples.sample(pids)
+            if time.monotonic() - pss_sampled >= PSS_SAMPLE_SECONDS:
+                samples.sample_pss(pids)
+                pss_sampled = time.monotonic()
             stop.wait(RSS_SAMPLE_SECONDS)
 
     sampler = threading.Thread(target=sample, name="rss-sampler", daemon=True)
@@ -250,6 +272,7 @@ class Run:
     new_articles: int
     errors: int
     peak_rss: int
+    peak_pss: int
     cpu_seconds: float  # the crawl process and its workers, user + system
     crawl_process_cpu_seconds: float  # the crawl process alone (as last sampled)
     # from the first article until the analysis workers were ready (imports, nlp pipeline)
@@ -284,6 +307,7 @@ def crawl_once(sources: Path, database_url: str, settings: dict[str, Any]) -> Ru
         new_articles=report.new_articles,
         errors=len(errors),
         peak_rss=samples.peak_rss,
+        peak_pss=samples.peak_pss,
         workers_startup_seconds=float(startup) if isinstance(startup, int | float) else 0.0,
         cpu_seconds=cpu,
         crawl_process_cpu_seconds=min(cpu, samples.cpu_of_children()),
@@ -353,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{full.wall_seconds:.2f} s wall, {full.fetched} fetched, "
                 f"{full.new_articles} new, {full.errors} errors, "
                 f"{1000 * full.cpu_seconds / max(1, full.fetched):.0f} CPU ms/page, "
-                f"peak {mib(full.peak_rss)}) | "
+                f"peak {mib(full.peak_rss)} RSS, {mib(full.peak_pss)} PSS) | "
                 f"re-crawl {again.wall_seconds:.2f} s wall, {again.fetched} fetched"
             )
         server_rss = own_rss()
@@ -407,6 +431,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  peak RSS, crawl process + workers  {mib(median([r.peak_rss for r in full_runs]))} "
         f"end to end, {mib(median([r.peak_rss for r in noop_runs]))} no-op; "
         f"benchmark process (web server) {mib(server_rss)}"
+    )
+    print(
+        f"  peak PSS (shared pages once)       {mib(median([r.peak_pss for r in full_runs]))} "
+        f"end to end, {mib(median([r.peak_pss for r in noop_runs]))} no-op"
     )
     print(
         f"  unchanged re-crawl       {recrawl_wall:.2f} s wall ({recrawl_crawl:.2f} s crawl), "
