@@ -280,15 +280,35 @@ THING_NOUNS = frozenset(
         "branded",
         "logo",
         "logos",
+        # parts and builds of a program: "the alternate KeyBoy configuration"
+        "configuration",
+        "configurations",
+        "builder",
+        "module",
+        "modules",
+        "component",
+        "components",
+        "plugin",
+        "plugins",
+        "binary",
+        "binaries",
+        "executable",
+        "executables",
     ]
 )
 # "Operation Cloud Hopper": a group name after "Operation" names the operation, not the actor.
 OPERATION_WORDS = frozenset(["Operation", "Op", "OPERATION"])
 COPULAS = frozenset({"is", "was", "are", "were"})
 # "versions of X", "samples of X": X is software.
+# Not "components of": "components of TG-4127 operations" are the group's.
 THING_OF = frozenset(
-    ["version", "versions", "variant", "variants", "sample", "samples", "copy", "copies", "build"]
+    """version versions variant variants sample samples copy copies build builds developer
+    developers""".split()  # noqa: SIM905
 )
+# A version or sub-variant between a name and its noun: "the Infy M variant", "Sofacy 2.0 malware".
+VERSION_TAG = re.compile(r"(?:[A-Z]|v?\d+(?:\.\d+)*[a-z]?)$")
+# "(non-M)", "(aka HIDDEN COBRA)": an aside this short between a name and its noun is skipped.
+MAX_ASIDE_TOKENS = 5
 
 
 def _install_extensions() -> None:
@@ -1003,7 +1023,8 @@ def _quoted_name(span: Span) -> bool:
 
 def _thing_sense(span: Span) -> bool:
     """'Hummingbad malware', 'install NetTraveler Trojan', 'versions of KeyBoy', 'malware
-    dubbed "KeyBoy"', 'Hummingbad is an Android malware': the malware or product, not the actor."""
+    dubbed "KeyBoy"', 'Hummingbad is an Android malware', 'the group's malware is Sofacy', 'a
+    malware family, Infy, that...': the malware or product, not the actor."""
     doc = span.doc
     text = document_text(doc)
     if (
@@ -1012,14 +1033,18 @@ def _thing_sense(span: Span) -> bool:
         and text[span.start_char - 2].isalnum()
     ):
         return True  # an antivirus detection name: "Trojan.Sofacy", "OSX.Sofacy"
-    following = span.end
-    # across closing quotes and runs of whitespace ("UPS\u00a0 branding")
-    while following < len(doc) and (doc[following].text in QUOTES_CLOSE or doc[following].is_space):
-        following += 1
+    following = _skip_closers(doc, span.end)
     if following < len(doc) and (
         doc[following].lower_ in {"'s", "\u2019s"} or doc[following].lower_ in CUE_WORDS
     ):
         return False  # "Seedworm's Powermud backdoor", "the 'Mustang Panda' group"
+    following = _skip_closers(doc, _past_aside(doc, following))
+    if (
+        following + 1 < len(doc)
+        and VERSION_TAG.match(doc[following].text)
+        and doc[following + 1].lower_ in THING_NOUNS
+    ):
+        return True  # "the Infy M variant", "Sofacy 2.0 malware"
     if following + 1 < len(doc) and doc[following].text == "-":
         following += 1  # "UPS-branded emails"
     if following < len(doc) and doc[following].lower_ in THING_NOUNS:
@@ -1034,15 +1059,51 @@ def _thing_sense(span: Span) -> bool:
         if not t.is_punct and t.lower_ not in {"the", "a", "an", "new", "updated", "original"}
     ]
     if len(before) >= 2 and before[-1] == "of" and before[-2] in THING_OF:
-        return True  # "versions of KeyBoy"
+        return True  # "versions of KeyBoy", "the developers of KeyBoy"
+    if len(before) >= 2 and before[-1] in COPULAS and before[-2] in THING_NOUNS:
+        return True  # "the group's primary malware is Sofacy"
     previous = doc[span.start - 1] if span.start > span.sent.start else None
     if previous is not None and previous.lower_ in THING_NOUNS:
         return True  # "the backdoor NetTraveler"
     if previous is not None and previous.text in OPERATION_WORDS:
         return True  # "Operation Cloud Hopper"
+    if _appositive_to_thing(span):
+        return True
     if before[-2:] == ["known", "as"]:
         before = before[:-1]  # "the trojan known as NetTraveler" reads like "the trojan called"
     return len(before) >= 2 and before[-1] in NAMING_WORDS and before[-2] in THING_NOUNS
+
+
+def _skip_closers(doc: Doc, index: int) -> int:
+    """The first token at or after ``index`` that is neither a closing quote nor whitespace
+    ("UPS\u00a0 branding", "'KeyBoy' backdoor")."""
+    while index < len(doc) and (doc[index].text in QUOTES_CLOSE or doc[index].is_space):
+        index += 1
+    return index
+
+
+def _past_aside(doc: Doc, index: int) -> int:
+    """The token after a short bracketed aside starting at ``index`` ("Infy (non-M) malware"),
+    else ``index``."""
+    if index >= len(doc) or doc[index].text != "(":
+        return index
+    for closing in range(index + 1, min(len(doc), index + MAX_ASIDE_TOKENS + 2)):
+        if doc[closing].text == ")":
+            return closing + 1
+    return index
+
+
+def _appositive_to_thing(span: Span) -> bool:
+    """'a formerly unknown malware family, Infy, that targeted...': the name set off by commas
+    right after a software noun renames the software."""
+    doc = span.doc
+    start = span.start
+    if start - 2 < span.sent.start or doc[start - 1].text != ",":
+        return False
+    noun = doc[start - 2]
+    if not noun.is_lower or noun.lower_ not in THING_NOUNS:
+        return False  # "names including DYNCALC, JOY RAT, APT-12, etc.": a list of names
+    return span.end < len(doc) and doc[span.end].text in {",", ".", ";", ")"}
 
 
 def _resolve(mention: _Mention, named_in_doc: set[str]) -> tuple[Group, bool]:

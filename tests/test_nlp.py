@@ -578,12 +578,31 @@ def test_not_the_only_ones_is_no_denial(nlp: Language) -> None:
         "A phishing campaign carried the UPS logo and a malicious attachment.",
         "Hackers sent UPS-branded emails with malware.",
         "The campaign put UPS\u00a0 branding on its malicious attachments.",
+        "Analysts took apart the alternate NetTraveler configuration found on the server.",
+        "The developers of NetTraveler added a string obfuscation routine last year.",
+        "A new Sofacy 2.0 malware build reached several ministries.",
+        "Its main backdoor is NetTraveler, which has two parts.",
+        "The team studied a little-known malware family, NetTraveler, that steals documents.",
+        "The NetTraveler (older) malware records keystrokes.",
     ],
 )
 def test_names_used_for_software_campaigns_or_products_are_not_mentions(
     nlp: Language, text: str
 ) -> None:
     assert analyze(nlp, text).mentions == []
+
+
+@pytest.mark.parametrize(
+    ("text", "alias"),
+    [
+        ("The actor goes by several names, including IXESHE, JOY RAT, APT12, and others.", "APT12"),
+        ("Components of APT28 operations were reported by several vendors.", "APT28"),
+    ],
+)
+def test_a_group_name_near_a_software_noun_is_still_the_group(
+    nlp: Language, text: str, alias: str
+) -> None:
+    assert alias in [m.alias for m in analyze(nlp, text).mentions]
 
 
 @pytest.mark.parametrize(
