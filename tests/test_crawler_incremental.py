@@ -1,7 +1,7 @@
 """Incremental crawling against a local site whose feed and pages change between runs.
 
-The site honours conditional GETs (ETag / If-None-Match) the way real servers do; each run is a
-real crawl in a child process into one SQLite database.
+The site honours conditional GETs (ETag / If-None-Match, or Last-Modified / If-Modified-Since) the
+way real servers do; each run is a real crawl in a child process into one SQLite database.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from sqlalchemy import text
 
 from aptwatch.localsite import LocalSite, Response
 from crawler.run import run_crawl
-from storage import make_engine
+from storage import make_engine, make_session_factory, url_states
+from storage.records import UrlState
 
 # analysis (spaCy) is beside the point here and the slowest part of starting a crawl
 FAST = {
@@ -30,20 +31,41 @@ SAME_TIME = "Tue, 03 Mar 2026 09:15:00 GMT"
 
 @dataclass
 class Page:
-    """A resource served with an ETag derived from its body; a matching If-None-Match gets 304."""
+    """A resource served with an ETag derived from its body; a matching If-None-Match gets 304.
+
+    With ``last_modified`` set it sends that date as Last-Modified and no ETag instead, and an
+    If-Modified-Since equal to it gets 304 (nginx's default, ``if_modified_since exact``).
+    """
 
     body: bytes
     content_type: str = "text/html; charset=utf-8"
     status: int = 200
     conditional_requests: list[str] = field(default_factory=list)
+    last_modified: str | None = None
+    # per request, in order: the If-Modified-Since it carried (None without one), and the status
+    # it was answered with
+    if_modified_since: list[str | None] = field(default_factory=list)
+    answered: list[int] = field(default_factory=list)
 
     def __call__(self, handler: BaseHTTPRequestHandler) -> Response:
+        response = self._respond(handler)
+        self.answered.append(response.status)
+        return response
+
+    def _respond(self, handler: BaseHTTPRequestHandler) -> Response:
         etag = '"' + hashlib.sha1(self.body).hexdigest()[:16] + '"'
         asked = handler.headers.get("If-None-Match")
         if asked:
             self.conditional_requests.append(asked)
+        since = handler.headers.get("If-Modified-Since")
+        self.if_modified_since.append(since)
         if self.status != 200:
             return Response(self.status, b"unavailable")
+        if self.last_modified is not None:
+            validator = {"Last-Modified": self.last_modified}
+            if since == self.last_modified:
+                return Response(304, b"", validator)
+            return Response(200, self.body, {"Content-Type": self.content_type, **validator})
         if asked == etag:
             return Response(304, b"", {"ETag": etag})
         return Response(200, self.body, {"Content-Type": self.content_type, "ETag": etag})
@@ -78,6 +100,16 @@ def scalar_rows(db_url: str, sql: str) -> list[object]:
     try:
         with engine.begin() as connection:
             return [row[0] for row in connection.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
+def stored_states(db_url: str, *urls: str) -> dict[str, UrlState]:
+    """What the crawler keeps about each URL, read through the storage API."""
+    engine = make_engine(db_url)
+    try:
+        with make_session_factory(engine)() as session:
+            return url_states(session, urls)
     finally:
         engine.dispose()
 
@@ -172,3 +204,81 @@ def test_conditional_gets_same_timestamps_updates_and_rechecks(
     assert fourth.stats["APTWATCH_source/News/not_modified"] == 1
     assert fourth.stats["APTWATCH_source/Flaky/not_modified"] == 1
     assert sum(s.fetched for s in fourth.sources) == 0 and fourth.ok
+
+
+def test_last_modified_only_feed_is_polled_with_if_modified_since(
+    tmp_path: Path, local_site: LocalSite
+) -> None:
+    site = local_site
+    feed_date = "Wed, 04 Mar 2026 10:00:00 GMT"
+    article_date = "Wed, 04 Mar 2026 09:30:00 GMT"
+    story = Page(
+        article("Delta", "APT28 was behind the attack on the ministry."),
+        last_modified=article_date,
+    )
+    site.routes["/d.html"] = story
+    news = Page(
+        feed(site, ("/d.html", SAME_TIME, None)), "application/rss+xml", last_modified=feed_date
+    )
+    site.routes["/dated.rss"] = news
+    feed_url, article_url = site.url("dated.rss"), site.url("d.html")
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        f"""sources:
+  - {{name: Dated, kind: feed, url: '{feed_url}', allow_private_network: true}}
+""",
+        encoding="utf-8",
+    )
+    db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    # analysed (in the crawl process), so that a second analysis would store attributions again
+    analysed = {**FAST, "APTWATCH_ANALYZE_ENABLED": True, "APTWATCH_WORKERS": 0}
+    count_articles = "SELECT count(*) FROM articles"
+    count_attributions = "SELECT count(*) FROM attributions"
+
+    first = run_crawl(sources, db_url, settings=analysed)
+
+    assert (first.source("Dated").new_articles, first.source("Dated").attributions) == (1, 1)
+    assert (news.if_modified_since, news.answered) == ([None], [200])
+    states = stored_states(db_url, feed_url, article_url)
+    assert (states[feed_url].etag, states[feed_url].last_modified) == (None, feed_date)
+    assert (states[article_url].etag, states[article_url].last_modified) == (None, article_date)
+    assert scalar_rows(db_url, count_articles) == [1]
+    assert scalar_rows(db_url, count_attributions) == [1]
+
+    # --- nothing changed: one request carrying the stored date, a 304, and nothing else
+    second = run_crawl(sources, db_url, settings=analysed)
+
+    assert news.if_modified_since == [None, states[feed_url].last_modified]
+    assert news.answered == [200, 304]
+    assert news.conditional_requests == []  # no ETag was ever sent, so none is made up
+    assert second.stats["APTWATCH_source/Dated/not_modified"] == 1
+    dated = second.source("Dated")
+    assert (dated.entries, dated.fetched, dated.new_articles, dated.errors) == (0, 0, 0, ())
+    assert story.answered == [200]  # the article was not asked for again
+    assert scalar_rows(db_url, count_articles) == [1]
+    assert scalar_rows(db_url, count_attributions) == [1]
+    after = stored_states(db_url, feed_url, article_url)
+    # a 304 carries no validators of its own: the stored date is kept for the next poll
+    assert (after[feed_url].last_status, after[feed_url].last_modified) == (304, feed_date)
+    assert after[article_url].last_modified == article_date
+
+    # --- the feed changes and marks the article updated: the article is asked for with its own
+    # stored date, answers 304 and is neither parsed nor stored again
+    new_feed_date = "Thu, 05 Mar 2026 07:00:00 GMT"
+    later = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    news.body = feed(site, ("/d.html", SAME_TIME, later))
+    news.last_modified = new_feed_date
+
+    third = run_crawl(sources, db_url, settings=analysed)
+
+    assert news.answered == [200, 304, 200]
+    assert story.if_modified_since == [None, article_date]
+    assert story.answered == [200, 304]
+    assert third.stats["APTWATCH_source/Dated/refetch_updated"] == 1
+    assert third.stats["APTWATCH_source/Dated/not_modified"] == 1  # the article's 304
+    assert (third.source("Dated").fetched, third.source("Dated").new_articles) == (0, 0)
+    assert scalar_rows(db_url, count_articles) == [1]
+    assert scalar_rows(db_url, count_attributions) == [1]
+    final = stored_states(db_url, feed_url, article_url)
+    assert final[feed_url].last_modified == new_feed_date
+    assert (final[article_url].last_status, final[article_url].last_modified) == (304, article_date)
