@@ -195,7 +195,7 @@ def _atom_entry(entry: etree._Element, base_url: str) -> FeedEntry | None:
 
 
 def parse_sitemap(body: bytes, base_url: str) -> SitemapContent:
-    """Pages of a ``urlset`` (newest first when dated) or the children of a ``sitemapindex``."""
+    """Pages of a ``urlset`` or the children of a ``sitemapindex``, newest first when dated."""
     root, problem = _parse_xml(body, "sitemap")
     kind = _local(root.tag)
     if kind == "sitemapindex":
@@ -204,10 +204,13 @@ def parse_sitemap(body: bytes, base_url: str) -> SitemapContent:
             if _local(sitemap.tag) == "sitemap":
                 loc = _http_link(_text(_child(sitemap, "loc")), base_url)
                 if loc:
-                    children.append(loc)
+                    lastmod = parse_datetime(_text(_child(sitemap, "lastmod")))
+                    children.append(FeedEntry(loc, None, lastmod, lastmod))
         if problem and not children:
             raise FeedError(problem)
-        return SitemapContent((), tuple(children))
+        # the caller follows only the first few: the most recently changed, where dated
+        children.sort(key=_newest_first_key)
+        return SitemapContent((), tuple(child.url for child in children))
     if kind != "urlset":
         raise FeedError(f"not an XML sitemap (root element <{kind or '?'}>)")
     entries = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any, Self, TextIO
 
 from scrapy import signals
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class ProgressExtension:
-    """Redraws one status line a second: sources reached / total, articles, attributions."""
+    """Redraws one status line a second: sources finished / total, articles, attributions."""
 
     def __init__(self, crawler: Crawler, stream: TextIO, interval: float) -> None:
         self.crawler = crawler
@@ -45,17 +46,23 @@ class ProgressExtension:
         self.stream.flush()
 
     def draw(self, spider: Spider) -> None:
-        self.stream.write("\r\033[K" + progress_line(getattr(spider, "source_results", {})))
+        line = progress_line(
+            getattr(spider, "source_results", {}), getattr(spider, "finished_sources", ())
+        )
+        self.stream.write("\r\033[K" + line)
         self.stream.flush()
 
 
-def progress_line(results: dict[str, Any]) -> str:
-    reached = sum(1 for r in results.values() if r.entries or r.errors)
+def progress_line(results: dict[str, Any], finished: Collection[str]) -> str:
+    """``results``: the spider's SourceResult per source name; ``finished``: the names of the
+    sources whose crawl is over, errors or not (a feed that answered 304 has no entries yet is
+    done)."""
+    done = sum(1 for name in results if name in finished)
     fetched = sum(r.fetched for r in results.values())
     new = sum(r.new_articles for r in results.values())
     attributions = sum(r.attributions for r in results.values())
     failing = sum(1 for r in results.values() if r.errors)
     return (
-        f"sources {reached}/{len(results)}  articles fetched {fetched}, new {new}  "
+        f"sources {done}/{len(results)}  articles fetched {fetched}, new {new}  "
         f"attributions {attributions}" + (f"  sources with errors {failing}" if failing else "")
     )

@@ -337,8 +337,8 @@ def describe_source(source: Source) -> str:
         parts.append(f"links {source.link_selector!r}")
         if source.next_selector:
             parts.append(f"next {source.next_selector!r} up to {source.max_pages} page(s)")
-    elif source.kind == "sitemap" and source.max_pages > 1:
-        parts.append(f"up to {source.max_pages} sitemap file(s)")
+    elif source.kind == "sitemap":
+        parts.append(f"of an index the {source.max_pages} newest child sitemap(s)")
     overrides = [
         name
         for name, value in (

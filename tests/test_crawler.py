@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -16,8 +17,11 @@ import pytest
 from sqlalchemy import text
 from twisted.python.failure import Failure
 
+from aptwatch.commands import print_report
 from aptwatch.localsite import LocalSite, Response, serve
-from crawler.run import CrawlReport, SourceReport, format_report, run_crawl
+from crawler.items import SourceResult
+from crawler.progress import progress_line
+from crawler.run import CrawlReport, SourceReport, format_report, format_report_lines, run_crawl
 from crawler.sources import SourcesError
 from crawler.spiders.feeds import describe_failure
 from storage import make_engine
@@ -129,6 +133,9 @@ def test_crawl_stores_articles_reports_per_source_and_skips_known_urls(
     assert test_site.count("/feeds/never.rss") == 0
     assert not report.ok and not report.all_failed
     assert report.stats["APTWATCH_source/Failing Server/errors"] == 1
+    # every source, failed or not, is finished (what the live progress line counts as done)
+    for source in report.sources:
+        assert report.stats.get(f"APTWATCH_source/{source.name}/finished") == 1, source.name
 
     stored = {
         row["url"]: row
@@ -157,6 +164,8 @@ def test_crawl_stores_articles_reports_per_source_and_skips_known_urls(
     # the feeds came back byte for byte the same (no validators on this site): not even parsed
     assert (news_again.entries, news_again.fetched, news_again.new_articles) == (0, 0, 0)
     assert again.stats["APTWATCH_source/Example News/unchanged"] == 2
+    # no entries and no errors, yet done: an unchanged re-crawl must not show "sources 4/5"
+    assert again.stats.get("APTWATCH_source/Example News/finished") == 1
     # the broken feed is read again in full: its errors kept its state from being remembered
     assert len(again.source("Broken Feed").errors) == 1
     for path in ARTICLE_PATHS:
@@ -298,6 +307,78 @@ def test_format_report_table_and_errors() -> None:
     assert lines[-1] == "  Down: feed https://down.example/rss: HTTP 503"
     assert not report.ok and not report.all_failed
     assert CrawlReport(sources=(report.sources[1],)).all_failed
+
+
+def test_progress_line_counts_a_source_done_when_finished_even_with_nothing_new() -> None:
+    # "Unchanged" answered 304: no entries, no errors, but its crawl is over; "Slow" has read its
+    # feed and still fetches articles; "Down" failed and is over too
+    unchanged = SourceResult("Unchanged", "feed")
+    slow = SourceResult("Slow", "feed", entries=5, fetched=2, new_articles=2, attributions=1)
+    results = {"Unchanged": unchanged, "Slow": slow}
+
+    assert progress_line(results, set()) == (
+        "sources 0/2  articles fetched 2, new 2  attributions 1"
+    )
+    assert progress_line(results, {"Unchanged"}) == (
+        "sources 1/2  articles fetched 2, new 2  attributions 1"
+    )
+
+    results["Down"] = SourceResult(
+        "Down", "feed", errors=["feed https://down.example/rss: HTTP 503"]
+    )
+    assert progress_line(results, {"Unchanged", "Down"}) == (
+        "sources 2/3  articles fetched 2, new 2  attributions 1  sources with errors 1"
+    )
+
+
+REPORT = CrawlReport(
+    sources=(
+        SourceReport("Example News", entries=10, fetched=4, new_articles=3, attributions=1),
+        SourceReport(
+            "CERT",
+            errors=(
+                'listing https://cert.example/news: link_selector "a.story"\n matched no links',
+                "listing https://cert.example/news?page=2: HTTP 404",
+            ),
+            kind="listing",
+        ),
+    )
+)
+
+
+def test_format_report_lines_one_logfmt_line_per_source() -> None:
+    assert format_report_lines(REPORT).splitlines() == [
+        'source="Example News" status=ok entries=10 fetched=4 new=3 updated=0 attributions=1'
+        " errors=0",
+        'source="CERT" status=failed entries=0 fetched=0 new=0 updated=0 attributions=0 errors=2'
+        ' error="listing https://cert.example/news: link_selector \\"a.story\\" matched no links"',
+    ]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+class _Log(io.StringIO):
+    def isatty(self) -> bool:
+        return False
+
+
+def test_print_report_table_on_a_terminal_structured_lines_in_a_log() -> None:
+    terminal, log = _Terminal(), _Log()
+
+    print_report(REPORT, terminal)
+    print_report(REPORT, log)
+
+    table = terminal.getvalue().splitlines()
+    assert table[0].split() == ["source", "entries", "fetched", "new", "attributions", "status"]
+    assert table[2].split() == ["Example", "News", "10", "4", "3", "1", "ok"]
+    assert table[3].split() == ["CERT", "0", "0", "0", "0", "FAILED"]
+    assert "source=" not in terminal.getvalue()
+    assert log.getvalue() == format_report_lines(REPORT) + "\n"
+    assert log.getvalue().startswith('source="Example News" status=ok entries=10 ')
+    assert "attributions  status" not in log.getvalue()
 
 
 def test_an_article_moved_by_meta_refresh_is_followed_without_telling_where_from(

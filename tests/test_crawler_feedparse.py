@@ -158,12 +158,12 @@ def test_news_sitemap_newest_first() -> None:
     assert content.entries[1].published == datetime(2026, 3, 3, tzinfo=UTC)
 
 
-def test_sitemap_index_lists_children(shared_data: Path) -> None:
+def test_sitemap_index_lists_children_most_recently_changed_first(shared_data: Path) -> None:
     folder = shared_data / "pages" / "feeds-and-sitemaps"
     index = parse_sitemap((folder / "sitemap2.xml").read_bytes(), "https://www.example.com/")
-    assert index.child_sitemaps == (
-        "http://www.example.com/sitemap1.xml.gz",
+    assert index.child_sitemaps == (  # lastmod 2005-01-01, then 2004-10-01 (listed first)
         "http://www.example.com/sitemap2.xml.gz",
+        "http://www.example.com/sitemap1.xml.gz",
     )
     urlset = parse_sitemap((folder / "sitemap.xml").read_bytes(), "https://www.sitemaps.org/")
     assert len(urlset.entries) == 84

@@ -265,7 +265,8 @@ def test_check_sources_summarises_each_source(tmp_path: Path) -> None:
         "Feed: feed, https://a.example/feed, every 30m, lang en, enabled",
         "Press: listing, https://b.example/press, every 1h, lang de, links 'h3 a', "
         "next 'a.next' up to 3 page(s), extract overrides: date, disabled",
-        "Map: sitemap, 2 URLs, every 1h, lang en, enabled",
+        "Map: sitemap, 2 URLs, every 1h, lang en, of an index the 1 newest child sitemap(s), "
+        "enabled",
     ]
     assert len(check_sources(REPO_ROOT / "config" / "sources.yaml")) >= 12
     broken = write(tmp_path, "sources:\n  - {name: X, kind: feed, url: 'gopher://x'}\n")

@@ -16,6 +16,7 @@ body goes through the item pipelines again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import re
@@ -65,6 +66,25 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def _answers_request(
+    callback: Callable[..., AsyncIterator[Any]],
+) -> Callable[..., AsyncIterator[Any]]:
+    """A callback's request counts as answered once its output is all out (whatever it returns
+    early for: a 304, an unchanged body, an error)."""
+
+    @functools.wraps(callback)
+    async def answering(
+        spider: FeedsSpider, response: Response, *args: Any, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        try:
+            async for output in callback(spider, response, *args, **kwargs):
+                yield output
+        finally:
+            spider._work_done(response.meta.get(SOURCE_META_KEY))
+
+    return answering
+
+
 def _scrapy_errors(*names: str) -> tuple[type[BaseException], ...]:
     # Scrapy >= 2.15 wraps Twisted's network errors in its own exception classes
     return tuple(
@@ -98,6 +118,10 @@ _MAXSIZE_RE = re.compile(r"larger than download max size \((\d+)\)")
 _DECOMPRESSED_RE = re.compile(r"exceeded DOWNLOAD_MAXSIZE \((\d+) B\) during decompression")
 _HTML_TYPES = (b"text/html", b"application/xhtml+xml")
 _GZIP_MAGIC = b"\x1f\x8b"
+# how a sitemap index is told from a list of pages without parsing it (its root element's name,
+# after at most an XML declaration, a stylesheet and comments)
+_SITEMAP_INDEX = b"sitemapindex"
+_SNIFF_BYTES = 8192
 
 
 def describe_failure(failure: Failure) -> str:
@@ -248,12 +272,19 @@ class FeedsSpider(scrapy.Spider):
         # article fetch states waiting to be written, in batches: one transaction per article
         # would compete with the store pipeline for SQLite's write lock
         self._unsaved_articles: list[FetchIn] = []
+        # per source: requests made and articles handed to the pipelines, not yet through; a
+        # source whose count falls back to zero has finished (even if its feed answered 304)
+        self._open_work: dict[str, int] = {}
+        self.finished_sources: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> FeedsSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider._configure(crawler.settings)
         crawler.signals.connect(spider._on_item_scraped, signal=signals.item_scraped)
+        crawler.signals.connect(spider._on_item_done, signal=signals.item_dropped)
+        crawler.signals.connect(spider._on_item_done, signal=signals.item_error)
+        crawler.signals.connect(spider._on_request_dropped, signal=signals.request_dropped)
         return spider
 
     def _configure(self, settings: BaseSettings) -> None:
@@ -298,6 +329,22 @@ class FeedsSpider(scrapy.Spider):
         self.crawler.stats.inc_value("APTWATCH_errors")
         logger.warning("source %r: %s", source_name, line)
 
+    def _work_started(self, source_name: str) -> None:
+        self._open_work[source_name] = self._open_work.get(source_name, 0) + 1
+
+    def _work_done(self, source_name: str | None) -> None:
+        """One request answered (callback or errback through, or dropped) or one article through
+        the pipelines; the last one finishes the source."""
+        if source_name not in self._open_work:
+            return
+        self._open_work[source_name] -= 1
+        if self._open_work[source_name] == 0:
+            self.finished_sources.add(source_name)
+            self.stat(source_name, "finished")
+
+    def _on_request_dropped(self, request: Request) -> None:
+        self._work_done(request.meta.get(SOURCE_META_KEY))  # e.g. a duplicate article URL
+
     def _source_of(self, request: Request) -> Source:
         return self._sources_by_name[request.meta[SOURCE_META_KEY]]
 
@@ -312,6 +359,19 @@ class FeedsSpider(scrapy.Spider):
 
         self._engine = make_engine(self.database_url)
         self._session_factory = make_session_factory(self._engine)
+
+    async def _states_of(self, urls: Sequence[str]) -> dict[str, UrlState]:
+        """The stored states of source URLs found during the crawl (a sitemap's children), kept
+        with those of the sources' own URLs so an unchanged body is recognised too."""
+        if self._session_factory is None or not urls:
+            return {}
+        try:
+            states = await self._in_db_thread(self._load_states, urls)
+        except Exception as error:  # the crawl goes on; these are fetched in full
+            logger.warning("cannot read the state of %d sitemaps: %s", len(urls), error)
+            return {}
+        self._source_states.update(states)
+        return states
 
     def _load_states(self, urls: Sequence[str]) -> dict[str, UrlState]:
         from storage import url_states
@@ -421,8 +481,13 @@ class FeedsSpider(scrapy.Spider):
         if not isinstance(item, ArticlePage):
             return
         fetch = self._pending_articles.pop(item.url, None)
+        self._work_done(item.source_name)
         if fetch is not None:
             await self._remember_article(fetch)
+
+    def _on_item_done(self, item: Any) -> None:
+        if isinstance(item, ArticlePage):
+            self._work_done(item.source_name)
 
     # --- requests ------------------------------------------------------------------------------
 
@@ -438,9 +503,20 @@ class FeedsSpider(scrapy.Spider):
             except Exception as error:
                 logger.warning("cannot open database to skip known articles: %s", error)
                 self._session_factory = None
-        for source in self.sources:
-            for url in source.urls:
-                yield self._source_request(source, url, page=1, state=self._source_states.get(url))
+        # all made before the first is answered: a source of two URLs is not finished after one
+        requests = [
+            self._source_request(source, url, page=1, state=self._root_state(source, url))
+            for source in self.sources
+            for url in source.urls
+        ]
+        for request in requests:
+            yield request
+
+    def _root_state(self, source: Source, url: str) -> UrlState | None:
+        """The state a source URL is asked for conditionally with. Not a sitemap's: a 304 for an
+        unchanged sitemap index would leave its child sitemaps, which change, unread (an
+        unchanged body is still recognised by its hash and costs no parse)."""
+        return None if source.kind == "sitemap" else self._source_states.get(url)
 
     def _meta(self, source: Source, **extra: Any) -> dict[str, Any]:
         return {
@@ -459,6 +535,7 @@ class FeedsSpider(scrapy.Spider):
         }
         headers = _conditional_headers(state)
         meta = self._meta(source, **{PAGE_META_KEY: page})
+        self._work_started(source.name)
         if headers:
             meta["handle_httpstatus_list"] = [304]
         return Request(
@@ -476,6 +553,7 @@ class FeedsSpider(scrapy.Spider):
     ) -> Request:
         headers = _conditional_headers(previous)
         meta = self._meta(source)
+        self._work_started(source.name)
         if headers:
             meta["handle_httpstatus_list"] = [304]
         return Request(
@@ -516,6 +594,7 @@ class FeedsSpider(scrapy.Spider):
 
     # --- callbacks -----------------------------------------------------------------------------
 
+    @_answers_request
     async def parse_feed(self, response: Response) -> AsyncIterator[Request]:
         source = self._source_of(response.request)  # type: ignore[arg-type]
         if self._source_unchanged(source, response):
@@ -533,6 +612,7 @@ class FeedsSpider(scrapy.Spider):
         async for request in self._follow(source, parsed.entries):
             yield request
 
+    @_answers_request
     async def parse_listing(self, response: Response) -> AsyncIterator[Request]:
         source = self._source_of(response.request)  # type: ignore[arg-type]
         page = int(response.meta.get(PAGE_META_KEY, 1))
@@ -554,10 +634,13 @@ class FeedsSpider(scrapy.Spider):
             for next_url in _selected_links(response, source.next_selector)[:1]:
                 yield self._source_request(source, next_url, page + 1)
 
+    @_answers_request
     async def parse_sitemap(self, response: Response) -> AsyncIterator[Request]:
         source = self._source_of(response.request)  # type: ignore[arg-type]
         page = int(response.meta.get(PAGE_META_KEY, 1))
-        if self._source_unchanged(source, response):
+        unchanged = self._source_unchanged(source, response)
+        # a child sitemap is never an index (sitemaps.org), so an unchanged one has nothing new
+        if response.status == 304 or (unchanged and page > 1):
             return
         body = response.body
         if body.startswith(_GZIP_MAGIC):
@@ -569,19 +652,23 @@ class FeedsSpider(scrapy.Spider):
             except Exception as error:
                 self.record_error(source.name, f"sitemap {response.url}: bad gzip data ({error})")
                 return
+        if unchanged and _SITEMAP_INDEX not in body[:_SNIFF_BYTES]:
+            return  # the same list of pages as last time
         try:
             content = await asyncio.to_thread(parse_sitemap, body, response.url)
         except FeedError as error:
             self.record_error(source.name, f"sitemap {response.url}: {error}")
             return
-        # an index counts as the first page; each child sitemap fetched is one more page
-        for offset, child in enumerate(
-            content.child_sitemaps[: max(0, source.max_pages - page + 1)]
-        ):
-            yield self._source_request(source, child, page + 1 + offset)
+        # the newest max_pages children, each asked for conditionally: an index names the same
+        # sitemaps for months while the newest of them fills up
+        children = list(content.child_sitemaps[: source.max_pages])
+        states = await self._states_of(children)
+        for child in children:
+            yield self._source_request(source, child, page + 1, state=states.get(child))
         async for request in self._follow(source, content.entries):
             yield request
 
+    @_answers_request
     async def parse_article(
         self, response: Response, entry: FeedEntry, previous: UrlState | None = None
     ) -> AsyncIterator[ArticlePage]:
@@ -609,6 +696,7 @@ class FeedsSpider(scrapy.Spider):
             self.stat(source.name, "changed")
         self.count(source.name, "fetched")
         self._pending_articles[entry.url] = fetch
+        self._work_started(source.name)  # until the item pipelines are through with it
         yield ArticlePage(
             url=entry.url,
             response_url=response.url,
@@ -638,6 +726,7 @@ class FeedsSpider(scrapy.Spider):
         self.record_error(
             source.name, f"{source.kind} {_where(request)}: {describe_failure(failure)}"
         )
+        self._work_done(source.name)
 
     def on_article_error(self, failure: Failure) -> None:
         request: Request = failure.request  # type: ignore[attr-defined]
@@ -646,8 +735,10 @@ class FeedsSpider(scrapy.Spider):
             # the site asked crawlers to stay away from this page: respected, not a failure
             self.stat(source.name, "robots_forbidden")
             logger.info("source %r: skipped %s (robots.txt)", source.name, request.url)
+            self._work_done(source.name)
             return
         self.record_error(source.name, f"article {_where(request)}: {describe_failure(failure)}")
+        self._work_done(source.name)
 
 
 def _requested_url(request: Request) -> str:
