@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from aptwatch.config import Config, env_seconds
 from aptwatch.errors import InputError
-from aptwatch.health import record_crawl_health
+from aptwatch.health import failure_alert_threshold, record_crawl_health
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -53,12 +53,19 @@ def crawl(
     only: Sequence[str] | None = None,
     cancel: threading.Event | None = None,
 ) -> CrawlReport:
-    """Upgrade the schema, then crawl every enabled source (or those in ``only``) once."""
-    from crawler.run import run_crawl
+    """Upgrade the schema, then crawl every enabled source (or those in ``only``) once.
+
+    A crawl that fails as a whole (it outlived APTWATCH_CRAWL_TIMEOUT, or its process died) counts
+    as a failure of each of its sources, so a source that hangs every crawl still reaches the
+    operator; the error is raised after that.
+    """
+    from crawler.run import CrawlError, CrawlReport, SourceReport, run_crawl
     from crawler.sources import load_sources
 
+    check_run_settings()
     sources_file = config.require_sources_file()
-    load_sources(sources_file)  # a bad sources file fails here, before anything is fetched
+    # a bad sources file fails here, before anything is fetched
+    enabled = [source.name for source in load_sources(sources_file) if source.enabled]
     upgrade_database(config)
     # The per-source summary says what went wrong; Scrapy's INFO chatter is opt-in.
     settings = {
@@ -67,16 +74,31 @@ def crawl(
         "APTWATCH_NLP_KB_PATH": str(config.kb_path) if config.kb_path else None,
         **(crawl_settings or {}),
     }
-    report = run_crawl(
-        sources_file,
-        config.database_url,
-        settings=settings,
-        only=only,
-        cancel=cancel,
-        timeout=env_seconds("APTWATCH_CRAWL_TIMEOUT", DEFAULT_CRAWL_TIMEOUT),
-    )
+    try:
+        report = run_crawl(
+            sources_file,
+            config.database_url,
+            settings=settings,
+            only=only,
+            cancel=cancel,
+            timeout=env_seconds("APTWATCH_CRAWL_TIMEOUT", DEFAULT_CRAWL_TIMEOUT),
+        )
+    except CrawlError as error:
+        if cancel is not None and cancel.is_set():
+            raise  # stopped by the operator: says nothing of the sources
+        names = [name for name in enabled if only is None or name in only]
+        failed = CrawlReport(tuple(SourceReport(name, errors=(str(error),)) for name in names))
+        record_crawl_health(config, failed, out)
+        raise
     record_crawl_health(config, report, out)
     return report
+
+
+def check_run_settings() -> None:
+    """The environment settings a run reads, checked before it starts rather than at its end
+    (or, for `run --forever`, at the end of every cycle)."""
+    env_seconds("APTWATCH_CRAWL_TIMEOUT", DEFAULT_CRAWL_TIMEOUT)
+    failure_alert_threshold()
 
 
 def print_report(report: CrawlReport, out: TextIO, *, table: bool | None = None) -> None:
@@ -221,9 +243,7 @@ def source_status(config: Config) -> str:
     from crawler.sources import load_sources
     from storage import source_health
 
-    configured: list[str] = []
-    if config.sources_file.is_file():
-        configured = [source.name for source in load_sources(config.sources_file)]
+    configured = [source.name for source in load_sources(config.require_sources_file())]
     upgrade_database(config)
     with open_sessions(config.database_url) as sessions, sessions() as session:
         healths = source_health(session)

@@ -49,6 +49,8 @@ def record_crawl_health(config: Config, report: CrawlReport, out: TextIO) -> lis
     started = report.started_at or finished
     with open_sessions(config.database_url) as sessions, sessions() as session:
         for source in report.sources:
+            if source.interrupted:
+                continue  # stopped before it was through: neither a success nor a failure
             record_source_run(
                 session,
                 source.name,

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
@@ -77,6 +78,24 @@ class Schedule:
             spread = slot.interval * self.jitter
             slot.next_due = now + slot.interval + self.rng.uniform(-spread, spread)
 
+    def follow(self, intervals: dict[str, float]) -> tuple[list[str], list[str]]:
+        """Follow an edited sources file: a new source is due now, a removed or disabled one is
+        dropped, a shorter interval applies at once. Returns the names added and removed."""
+        now = self.clock()
+        removed = [name for name in self.slots if name not in intervals]
+        for name in removed:
+            del self.slots[name]
+        added = []
+        for name, interval in intervals.items():
+            slot = self.slots.get(name)
+            if slot is None:
+                self.slots[name] = SourceSlot(name, interval, now)
+                added.append(name)
+            elif slot.interval != interval:
+                slot.next_due = min(slot.next_due, now + interval)
+                slot.interval = interval
+        return added, removed
+
     def postpone(self, names: Sequence[str], seconds: float) -> None:
         """A source someone else is crawling right now: look again a little later."""
         now = self.clock()
@@ -111,6 +130,34 @@ def lease_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+class SourcesWatch:
+    """The sources file as the scheduler sees it: read again whenever it changes on disk, so ops
+    can add, pause or retune a source without restarting; a broken edit pauses crawling (said
+    once) until it is fixed, and never stops the scheduler."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen: tuple[int, int] | None = None
+        self.problem: str | None = None
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size)
+
+    def intervals(self) -> dict[str, float]:
+        """Every enabled source's interval in seconds; raises SourcesError for a bad file."""
+        from crawler.sources import load_sources
+
+        self._seen = self._stamp()
+        return {s.name: float(s.interval) for s in load_sources(self.path) if s.enabled}
+
+    def changed(self) -> bool:
+        return self._stamp() != self._seen
+
+
 def run_forever(
     config: Config,
     out: TextIO,
@@ -120,23 +167,46 @@ def run_forever(
     clock: Callable[[], float] = time.monotonic,
     max_cycles: int | None = None,
     error_backoff: Sequence[float] = ERROR_BACKOFF_SECONDS,
+    idle_poll: float = IDLE_POLL_SECONDS,
 ) -> int:
-    """Poll every enabled source at its interval until stopped; returns the exit code (0)."""
-    from aptwatch.commands import crawl_and_alert
-    from crawler.sources import load_sources
+    """Poll every enabled source at its interval until stopped; returns the exit code (0).
+
+    What the operator must fix before anything can work (a bad setting, a bad sources file at
+    start) raises here; what may pass (a network or database error, a crawl that failed, a
+    sources file broken by an edit in progress) is said once and waited out.
+    """
+    from aptwatch.commands import check_run_settings, crawl_and_alert
+    from crawler.sources import SourcesError
 
     stop = stop or threading.Event()
     cycle = run_cycle or crawl_and_alert
-    sources = [s for s in load_sources(config.require_sources_file()) if s.enabled]
-    schedule = Schedule.for_sources({s.name: float(s.interval) for s in sources}, clock=clock)
-    print(f"aptwatch: watching {len(sources)} sources; SIGTERM or Ctrl-C stops", file=out)
+    check_run_settings()
+    watch = SourcesWatch(config.require_sources_file())
+    schedule = Schedule.for_sources(watch.intervals(), clock=clock)
+    print(f"aptwatch: watching {len(schedule.slots)} sources; SIGTERM or Ctrl-C stops", file=out)
     failures_in_a_row = 0
     cycles = 0
     with stop_on_signals(stop):
         while not stop.is_set() and (max_cycles is None or cycles < max_cycles):
+            if watch.changed() or watch.problem is not None:
+                try:
+                    added, removed = schedule.follow(watch.intervals())
+                except SourcesError as error:
+                    problem = " ".join(str(error).split())
+                    if problem != watch.problem:
+                        print(
+                            f"aptwatch: crawling paused until the sources file is fixed: {problem}",
+                            file=out,
+                        )
+                    watch.problem = problem
+                    stop.wait(idle_poll)
+                    continue
+                if watch.problem is not None or added or removed:
+                    print(_followed_line(len(schedule.slots), added, removed), file=out)
+                watch.problem = None
             due = schedule.due()
             if not due:
-                stop.wait(min(schedule.seconds_until_next(), IDLE_POLL_SECONDS))
+                stop.wait(min(schedule.seconds_until_next(), idle_poll))
                 continue
             cycles += 1
             schedule.started(due)
@@ -158,3 +228,10 @@ def run_forever(
             schedule.finished(due)
     print("aptwatch: stopped", file=out)
     return 0
+
+
+def _followed_line(watching: int, added: Sequence[str], removed: Sequence[str]) -> str:
+    changes = [f"added {', '.join(added)}"] if added else []
+    changes += [f"dropped {', '.join(removed)}"] if removed else []
+    detail = f" ({'; '.join(changes)})" if changes else ""
+    return f"aptwatch: sources file read again: watching {watching} sources{detail}"

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit
 
-from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware
+from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware, RedirectMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import HtmlResponse
 from scrapy.utils.httpobj import urlparse_cached
@@ -158,7 +158,25 @@ class RequestSafetyMiddleware:
 _META_REFRESH_SCAN_BYTES = 4 * 4096
 
 
-class ByteScanMetaRefreshMiddleware(MetaRefreshMiddleware):
+class _WithoutReferer:
+    """Redirects that never carry a Referer (``REFERER_ENABLED = False``), said once here rather
+    than by Scrapy, which warns at every crawl's start that no RefererMiddleware is there to ask."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        middleware = cls(crawler.settings)  # type: ignore[call-arg]
+        middleware.crawler = crawler  # type: ignore[attr-defined]
+        return middleware
+
+    def handle_referer(self, request: Request, response: Response) -> None:
+        request.headers.pop("Referer", None)
+
+
+class NoRefererRedirectMiddleware(_WithoutReferer, RedirectMiddleware):
+    """Scrapy's HTTP redirects (3xx), without the Referer."""
+
+
+class ByteScanMetaRefreshMiddleware(_WithoutReferer, MetaRefreshMiddleware):
     """Scrapy's meta refresh redirects, without decoding every page to learn that it has none.
 
     Scrapy decodes the whole body (200 KiB for a typical news page) to look at its start: a

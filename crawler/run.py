@@ -6,10 +6,13 @@ process; that lets tests and ``aptwatch run --forever`` crawl again and again.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
 import threading
 import time
@@ -48,6 +51,17 @@ class SourceReport:
     errors: tuple[str, ...] = ()
     updated_articles: int = 0
     kind: str = "feed"
+    # the crawl was stopped (SIGTERM, Ctrl-C) before this source was through: its numbers are
+    # partial and say nothing of its health
+    interrupted: bool = False
+
+    @property
+    def status(self) -> str:
+        if self.failed:
+            return "failed"
+        if self.errors:
+            return "errors"
+        return "stopped" if self.interrupted else "ok"
 
     @property
     def failed(self) -> bool:
@@ -131,6 +145,8 @@ def run_crawl(
             process.kill()
             process.join()
     if outcome is None:
+        if cancel is not None and cancel.is_set():
+            raise CrawlError(f"the crawl did not stop within {GRACE_SECONDS:.0f}s and was killed")
         if timeout is not None and process.exitcode is not None and process.exitcode < 0:
             raise CrawlError(f"crawl did not finish within {timeout:.0f}s and was stopped")
         raise CrawlError(f"crawl process died without a report (exit code {process.exitcode})")
@@ -168,6 +184,9 @@ def _wait_for_report(
         if cancel is not None and cancel.is_set() and not asked_to_stop:
             process.terminate()
             asked_to_stop = True
+            # a graceful stop that takes longer than this is not graceful any more
+            grace_end = time.monotonic() + GRACE_SECONDS
+            deadline = grace_end if deadline is None else min(deadline, grace_end)
         if deadline is not None and time.monotonic() > deadline:
             process.kill()
             process.join()
@@ -228,13 +247,19 @@ def _crawl(sources_file: str, database_url: str, overrides: dict[str, Any]) -> C
     failures: list[BaseException] = []
     deferred = process.crawl(crawler)
     deferred.addErrback(_collect_failure, failures)
-    process.start()
+    from twisted.internet import reactor
+
+    stop_requested = threading.Event()
+    # on the loop's first turn: the reactor's startup triggers run before its asyncio loop does
+    reactor.callWhenRunning(reactor.callLater, 0, _stop_on_signals, process, stop_requested)
+    process.start(install_signal_handlers=False)
     if failures:
         raise failures[0]
     spider = crawler.spider
     if not isinstance(spider, FeedsSpider):
         raise CrawlError("the crawl did not start")
     stats = crawler.stats.get_stats() if crawler.stats else {}
+    stopped = stop_requested.is_set() or stats.get("finish_reason") == "shutdown"
     reports = tuple(
         SourceReport(
             name=result.name,
@@ -245,6 +270,7 @@ def _crawl(sources_file: str, database_url: str, overrides: dict[str, Any]) -> C
             errors=tuple(result.errors),
             kind=result.kind,
             updated_articles=result.updated_articles,
+            interrupted=stopped and result.name not in spider.finished_sources,
         )
         for result in spider.source_results.values()
     )
@@ -255,6 +281,45 @@ def _crawl(sources_file: str, database_url: str, overrides: dict[str, Any]) -> C
         finish_reason=str(stats.get("finish_reason", "")),
         stats={key: value for key, value in stats.items() if _plain(value)},
     )
+
+
+def _stop_on_signals(process: Any, stop_requested: threading.Event) -> None:
+    """The first SIGTERM or SIGINT stops the crawl: what is in flight gets
+    ``STOP_GRACE_SECONDS`` to finish, then the reactor stops (a download can otherwise hold a
+    graceful stop for DOWNLOAD_TIMEOUT); the report still goes out and names the sources that were
+    not through. Later signals change nothing: Scrapy's own handlers would stop uncleanly at
+    once on the second, and a stop often arrives twice (a service manager or Ctrl-C signals every
+    process, and ``run_crawl`` passes the stop on as well). Every database write is one
+    transaction, so whatever a stop cuts short is simply fetched again next time.
+
+    Runs in the event loop (the asyncio reactor, crawler.settings), whose own signal handling
+    wakes it at once; a plain ``signal.signal`` handler would wait for the loop's next timer.
+    """
+    from twisted.internet import reactor as installed_reactor
+
+    reactor: Any = installed_reactor  # Twisted types the module, not the installed reactor
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop_requested.is_set():
+            return
+        stop_requested.set()
+        process.stop()
+        reactor.callLater(STOP_GRACE_SECONDS, _stop_reactor)
+
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop_signal, on_signal)
+
+
+def _stop_reactor() -> None:
+    from twisted.internet import reactor as installed_reactor
+
+    reactor: Any = installed_reactor
+    with contextlib.suppress(RuntimeError):  # already stopped
+        reactor.stop()
+
+
+STOP_GRACE_SECONDS = 10.0
 
 
 def _without_download_tracebacks(record: logging.LogRecord) -> bool:
@@ -290,7 +355,7 @@ def format_report(report: CrawlReport) -> str:
             str(source.attributions),
             "FAILED"
             if source.failed
-            else (f"{len(source.errors)} error(s)" if source.errors else "ok"),
+            else (f"{len(source.errors)} error(s)" if source.errors else source.status),
         )
         for source in report.sources
     ]
@@ -324,10 +389,9 @@ def format_report_lines(report: CrawlReport) -> str:
     """One structured (logfmt) line per source, for logs of unattended runs."""
     lines = []
     for source in report.sources:
-        status = "failed" if source.failed else ("errors" if source.errors else "ok")
         fields = [
             f"source={_logfmt(source.name)}",
-            f"status={status}",
+            f"status={source.status}",
             f"entries={source.entries}",
             f"fetched={source.fetched}",
             f"new={source.new_articles}",

@@ -71,6 +71,9 @@ DOWNLOADER_MIDDLEWARES = {
     # in the place of Scrapy's own, which decodes every page
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
     "crawler.middlewares.ByteScanMetaRefreshMiddleware": 580,
+    # in the place of Scrapy's own, which warns at every start that REFERER_ENABLED is off
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "crawler.middlewares.NoRefererRedirectMiddleware": 600,
 }
 SPIDER_MIDDLEWARES = {
     # Listing pagination has its own limit (max_pages), so depth is never needed; tracking it

@@ -174,6 +174,17 @@ def aptwatch(
     ("args", "setup", "expected"),
     [
         (["run", "--sources", "missing.yaml"], None, "sources file not found: missing.yaml"),
+        (
+            ["run", "--forever", "--sources", "missing.yaml"],
+            None,
+            "sources file not found: missing.yaml",
+        ),
+        (
+            ["sources", "check", "--sources", "bad.yaml"],
+            ("bad.yaml", "sources:\n  - {name: Gov, kind: listing, url: 'https://gov.example/'}\n"),
+            "link_selector",
+        ),
+        (["sources", "status", "--sources", "missing.yaml"], None, "sources file not found"),
         (["crawl", "--sources", "bad.yaml"], ("bad.yaml", "sources: [\n  - name: x\n"), "bad.yaml"),
         (
             ["alerts", "send", "--apprise-config", "ap.yaml"],

@@ -95,3 +95,37 @@ def test_sources_status_shows_each_source(config: Config, tmp_path: Path) -> Non
     assert "never" in rows["Broken"]
     assert rows["Healthy"].split()[-1] == "0"
     assert "never run" in rows["Brand new"]
+
+
+def test_a_crawl_that_outlives_its_time_limit_counts_against_its_sources(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aptwatch.commands import crawl, source_status
+    from aptwatch.localsite import Response, serve
+    from crawler.run import CrawlError
+
+    monkeypatch.setenv("APTWATCH_CRAWL_TIMEOUT", "4")
+    monkeypatch.setenv("APTWATCH_FAILURE_ALERT_AFTER", "1")
+    with serve(None) as site, webhook_receiver() as ops:
+        # answers after Scrapy's own download timeout would: only the crawl's limit catches it
+        site.routes["/stuck.rss"] = lambda handler: Response(200, b"", {}, delay=60)
+        config.sources_file.write_text(
+            "sources:\n"
+            f"  - {{name: Stuck, kind: feed, url: '{site.url('/stuck.rss')}',"
+            " allow_private_network: true}\n",
+            encoding="utf-8",
+        )
+        assert config.apprise_config is not None
+        config.apprise_config.write_text(
+            f"urls:\n  - {ops.url}:\n      - tag: operator\n", encoding="utf-8"
+        )
+
+        with pytest.raises(CrawlError, match="did not finish within 4s"):
+            crawl(config, io.StringIO())
+
+    row = source_status(config).splitlines()[2]
+    assert row.split()[:2] == ["Stuck", "never"]  # never a success
+    assert "crawl did not finish within 4s" in row
+    assert row.split()[-1] == "1"  # one failure in a row
+    assert len(ops.payloads) == 1  # and the operator heard of it
+    assert "Stuck" in ops.payloads[0]["title"]

@@ -6,12 +6,19 @@ import io
 import os
 import random
 import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+import pytest
+
+from aptwatch.commands import source_status
 from aptwatch.config import Config
+from aptwatch.errors import ConfigError
 from aptwatch.scheduler import Schedule, run_forever
 
 
@@ -144,3 +151,165 @@ def test_a_cycle_crawls_only_the_due_sources_and_skips_leased_ones(tmp_path: Pat
     assert site.count("/news.rss") == 1
     assert site.count("/analysis.atom") == 0  # another aptwatch holds its lease
     assert "skipped (crawled elsewhere right now): Analysis" in out.getvalue()
+
+
+def test_an_edited_sources_file_is_followed_without_a_restart(tmp_path: Path) -> None:
+    config = config_for(tmp_path)
+    clock = FakeClock()
+    calls: list[tuple[str, ...]] = []
+    stop = threading.Event()
+
+    def cycle(config: Config, names: Sequence[str], out: TextIO, ev: threading.Event) -> None:
+        calls.append(tuple(names))
+        if len(calls) == 1:  # ops edit the file while the scheduler runs
+            config.sources_file.write_text(
+                "sources:\n"
+                "  - {name: One, kind: feed, url: 'https://one.example/rss', interval: 1m}\n"
+                "  - {name: Three, kind: feed, url: 'https://three.example/rss', interval: 1h}\n",
+                encoding="utf-8",
+            )
+        else:
+            stop.set()
+
+    out = io.StringIO()
+    run_forever(config, out, stop=stop, run_cycle=cycle, clock=clock, max_cycles=5, idle_poll=0.01)
+
+    assert calls == [("One", "Two"), ("Three",)]  # Two is gone; Three is due at once
+    assert "watching 2 sources (added Three; dropped Two)" in out.getvalue()
+
+
+def test_a_broken_edit_pauses_crawling_until_it_is_fixed(tmp_path: Path) -> None:
+    config = config_for(tmp_path)
+    good = config.sources_file.read_text(encoding="utf-8")
+    clock = FakeClock()
+    calls: list[tuple[str, ...]] = []
+    stop = threading.Event()
+
+    def cycle(config: Config, names: Sequence[str], out: TextIO, ev: threading.Event) -> None:
+        calls.append(tuple(names))
+        if len(calls) == 1:
+            config.sources_file.write_text("sources:\n  - {name: One, kind: fed}\n", "utf-8")
+            threading.Timer(0.5, fix_later).start()
+        else:
+            stop.set()
+
+    def fix_later() -> None:  # while the scheduler waits, ops fix the file; One is due again
+        fixed = config.sources_file.with_suffix(".new")
+        fixed.write_text(good, "utf-8")
+        fixed.replace(config.sources_file)  # at once: a half-written file is another problem
+        clock.now += 120
+
+    out = io.StringIO()
+    code = run_forever(
+        config, out, stop=stop, run_cycle=cycle, clock=clock, max_cycles=5, idle_poll=0.01
+    )
+
+    assert code == 0
+    assert calls == [("One", "Two"), ("One",)]  # nothing crawled while broken, then on again
+    log = out.getvalue()
+    assert log.count("crawling paused until the sources file is fixed") == 1  # said once
+    assert "One" in log.split("crawling paused")[1].splitlines()[0]  # names the source
+    assert "sources file read again: watching 2 sources" in log
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("APTWATCH_CRAWL_TIMEOUT", "soon"), ("APTWATCH_FAILURE_ALERT_AFTER", "0")],
+)
+def test_a_bad_setting_stops_the_scheduler_before_its_first_cycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    calls: list[Sequence[str]] = []
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ConfigError, match=variable):
+        run_forever(
+            config_for(tmp_path),
+            io.StringIO(),
+            run_cycle=lambda config, names, out, ev: calls.append(names),
+            max_cycles=1,
+        )
+    assert calls == []  # not retried forever as if it were a network error
+
+
+def _processes_in_group(group: int) -> list[int]:
+    """Live (not zombie) processes whose process group is ``group`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp == group and state != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.parametrize(
+    "whole_service",
+    [False, True],
+    ids=["to the scheduler (kill PID)", "to every process (systemctl stop, Ctrl-C)"],
+)
+def test_sigterm_during_a_real_crawl_stops_cleanly(tmp_path: Path, whole_service: bool) -> None:
+    from aptwatch.localsite import Response, serve
+
+    with serve(None) as site:
+        # the feed answers only after a minute: the crawl is in flight when the signal comes
+        site.routes["/slow.rss"] = lambda handler: Response(200, b"", {}, delay=60)
+        (tmp_path / "sources.yaml").write_text(
+            "sources:\n"
+            f"  - {{name: Slow, kind: feed, url: '{site.url('/slow.rss')}',"
+            " allow_private_network: true}\n",
+            encoding="utf-8",
+        )
+        (tmp_path / "apprise.yaml").write_text(
+            "urls:\n  - json://127.0.0.1:9/:\n      - tag: attribution\n", encoding="utf-8"
+        )
+        env = {
+            **os.environ,
+            "APTWATCH_DATA_DIR": str(tmp_path),
+            "APTWATCH_SOURCES_FILE": str(tmp_path / "sources.yaml"),
+            "APTWATCH_APPRISE_CONFIG": str(tmp_path / "apprise.yaml"),
+        }
+        scheduler = subprocess.Popen(
+            [sys.executable, "-m", "aptwatch", "run", "--forever"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own process group, as a service has its own cgroup
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while site.count("/slow.rss") == 0 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert site.count("/slow.rss") == 1, "the crawl never reached the feed"
+            if whole_service:
+                os.killpg(scheduler.pid, signal.SIGTERM)
+            else:
+                scheduler.send_signal(signal.SIGTERM)
+            stdout, stderr = scheduler.communicate(timeout=60)
+        finally:
+            if scheduler.poll() is None:
+                os.killpg(scheduler.pid, signal.SIGKILL)
+                scheduler.wait()
+
+    assert scheduler.returncode == 0, stdout + stderr
+    assert stdout.rstrip().endswith("aptwatch: stopped"), stdout
+    assert "Traceback" not in stdout + stderr
+    assert "unclean" not in stdout + stderr  # Scrapy's forced shutdown on a second signal
+    assert "cycle failed" not in stdout  # stopping is not a failure
+    assert 'source="Slow" status=stopped' in stdout
+    assert "RefererMiddleware" not in stderr  # no warning about a choice made on purpose
+    assert _processes_in_group(scheduler.pid) == []  # the crawl process went with it
+    # a stopped crawl is neither a success nor a failure of the source it was reading
+    config = Config(
+        database_url=f"sqlite:///{tmp_path / 'aptwatch.db'}",
+        sources_file=tmp_path / "sources.yaml",
+        apprise_config=None,
+        data_dir=tmp_path,
+    )
+    status = source_status(config).splitlines()
+    assert status[2].split()[:3] == ["Slow", "never", "run"], status
