@@ -198,12 +198,10 @@ def _crawl_in_child(
 ) -> None:
     try:
         report = _crawl(sources_file, database_url, overrides)
-        sender.send(("ok", report))
     except BaseException as error:  # everything goes back to the parent, as one message
-        sender.send(("error", _portable(error)))
-        sender.close()
+        _send(sender, ("error", _portable(error)))
         return  # the interpreter's shutdown cleans up whatever a failed crawl left open
-    sender.close()
+    _send(sender, ("ok", report))
     # The report is delivered, and the crawl has closed its worker pool and its database. The
     # interpreter's own shutdown (tearing down Scrapy, Twisted and SQLAlchemy) would keep the
     # caller waiting in join() for 0.7 s more: a quarter of an unchanged re-crawl.
@@ -211,6 +209,15 @@ def _crawl_in_child(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _send(sender: Any, outcome: tuple[str, Any]) -> None:
+    """Hand the outcome to ``run_crawl``; nobody is left to tell if it stopped waiting (Ctrl-C
+    on a one-pass run interrupts it at once, while this process still winds down)."""
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        sender.send(outcome)
+    with contextlib.suppress(OSError):
+        sender.close()
 
 
 def _portable(error: BaseException) -> BaseException | str:

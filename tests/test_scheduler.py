@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -246,16 +247,21 @@ def _processes_in_group(group: int) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize(
-    "whole_service",
-    [False, True],
-    ids=["to the scheduler (kill PID)", "to every process (systemctl stop, Ctrl-C)"],
-)
-def test_sigterm_during_a_real_crawl_stops_cleanly(tmp_path: Path, whole_service: bool) -> None:
+@dataclass
+class Stopped:
+    returncode: int
+    stdout: str
+    stderr: str
+    leftovers: list[int]
+
+
+def signal_during_a_crawl(tmp_path: Path, args: list[str], signum: int, *, group: bool) -> Stopped:
+    """Run ``aptwatch *args`` against a feed that answers only after a minute, signal it once
+    the crawl has reached the feed (the scheduler alone, or its whole process group, as a
+    service manager or a terminal's Ctrl-C does), and return what it printed and left behind."""
     from aptwatch.localsite import Response, serve
 
     with serve(None) as site:
-        # the feed answers only after a minute: the crawl is in flight when the signal comes
         site.routes["/slow.rss"] = lambda handler: Response(200, b"", {}, delay=60)
         (tmp_path / "sources.yaml").write_text(
             "sources:\n"
@@ -272,8 +278,8 @@ def test_sigterm_during_a_real_crawl_stops_cleanly(tmp_path: Path, whole_service
             "APTWATCH_SOURCES_FILE": str(tmp_path / "sources.yaml"),
             "APTWATCH_APPRISE_CONFIG": str(tmp_path / "apprise.yaml"),
         }
-        scheduler = subprocess.Popen(
-            [sys.executable, "-m", "aptwatch", "run", "--forever"],
+        process = subprocess.Popen(
+            [sys.executable, "-m", "aptwatch", *args],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.PIPE,
@@ -286,24 +292,37 @@ def test_sigterm_during_a_real_crawl_stops_cleanly(tmp_path: Path, whole_service
             while site.count("/slow.rss") == 0 and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert site.count("/slow.rss") == 1, "the crawl never reached the feed"
-            if whole_service:
-                os.killpg(scheduler.pid, signal.SIGTERM)
+            if group:
+                os.killpg(process.pid, signum)
             else:
-                scheduler.send_signal(signal.SIGTERM)
-            stdout, stderr = scheduler.communicate(timeout=60)
+                process.send_signal(signum)
+            stdout, stderr = process.communicate(timeout=60)
         finally:
-            if scheduler.poll() is None:
-                os.killpg(scheduler.pid, signal.SIGKILL)
-                scheduler.wait()
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    return Stopped(process.returncode, stdout, stderr, _processes_in_group(process.pid))
 
-    assert scheduler.returncode == 0, stdout + stderr
-    assert stdout.rstrip().endswith("aptwatch: stopped"), stdout
-    assert "Traceback" not in stdout + stderr
-    assert "unclean" not in stdout + stderr  # Scrapy's forced shutdown on a second signal
-    assert "cycle failed" not in stdout  # stopping is not a failure
-    assert 'source="Slow" status=stopped' in stdout
-    assert "RefererMiddleware" not in stderr  # no warning about a choice made on purpose
-    assert _processes_in_group(scheduler.pid) == []  # the crawl process went with it
+
+@pytest.mark.parametrize(
+    "whole_service",
+    [False, True],
+    ids=["to the scheduler (kill PID)", "to every process (systemctl stop, Ctrl-C)"],
+)
+def test_sigterm_during_a_real_crawl_stops_cleanly(tmp_path: Path, whole_service: bool) -> None:
+    stopped = signal_during_a_crawl(
+        tmp_path, ["run", "--forever"], signal.SIGTERM, group=whole_service
+    )
+
+    output = stopped.stdout + stopped.stderr
+    assert stopped.returncode == 0, output
+    assert stopped.stdout.rstrip().endswith("aptwatch: stopped"), output
+    assert "Traceback" not in output
+    assert "unclean" not in output  # Scrapy's forced shutdown on a second signal
+    assert "cycle failed" not in stopped.stdout  # stopping is not a failure
+    assert 'source="Slow" status=stopped' in stopped.stdout
+    assert "RefererMiddleware" not in stopped.stderr  # no warning about a choice made on purpose
+    assert stopped.leftovers == []  # the crawl process went with it
     # a stopped crawl is neither a success nor a failure of the source it was reading
     config = Config(
         database_url=f"sqlite:///{tmp_path / 'aptwatch.db'}",
@@ -313,3 +332,11 @@ def test_sigterm_during_a_real_crawl_stops_cleanly(tmp_path: Path, whole_service
     )
     status = source_status(config).splitlines()
     assert status[2].split()[:3] == ["Slow", "never", "run"], status
+
+
+def test_ctrl_c_during_a_one_pass_run_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    stopped = signal_during_a_crawl(tmp_path, ["run"], signal.SIGINT, group=True)
+
+    assert stopped.returncode == 130, stopped.stdout + stopped.stderr
+    assert stopped.stderr.strip().splitlines() == ["aptwatch: error: interrupted"]
+    assert stopped.leftovers == []
