@@ -69,6 +69,20 @@ def sitemap_index(site: LocalSite, *paths: str) -> bytes:
     ).encode()
 
 
+def sitemap_source(tmp_path: Path, site: LocalSite, *, max_pages: int) -> Path:
+    """A sources file with one sitemap source, "Wire", read from the site's /sitemap_index.xml."""
+    return write_sources(
+        tmp_path,
+        f"""
+  - name: Wire
+    kind: sitemap
+    url: {site.url("sitemap_index.xml")}
+    max_pages: {max_pages}
+    allow_private_network: true
+""",
+    )
+
+
 def undated_article(title: str, sentence: str) -> bytes:
     """An article page stating no date anywhere (the sitemap's date is the only one)."""
     return article(title, sentence).replace(b" on Tuesday", b"")
@@ -175,16 +189,7 @@ def test_sitemap_index_with_a_gzipped_google_news_child(
     }
     for path, body in pages.items():
         site.routes[path] = Page(body)
-    sources = write_sources(
-        tmp_path,
-        f"""
-  - name: Wire
-    kind: sitemap
-    url: {site.url("sitemap_index.xml")}
-    max_pages: 3
-    allow_private_network: true
-""",
-    )
+    sources = sitemap_source(tmp_path, site, max_pages=3)
     db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
 
     report = run_crawl(sources, db_url, settings=FAST)
@@ -223,16 +228,7 @@ def test_of_a_sitemap_index_the_max_pages_newest_children_are_read(
     for n, child in enumerate(dated, start=1):
         site.routes["/" + child] = Page(urlset(site, f"news/{n}.html"), "application/xml")
         site.routes[f"/news/{n}.html"] = Page(article(f"Story {n}", f"Story number {n} is here."))
-    sources = write_sources(
-        tmp_path,
-        f"""
-  - name: Wire
-    kind: sitemap
-    url: {site.url("sitemap_index.xml")}
-    max_pages: 2
-    allow_private_network: true
-""",
-    )
+    sources = sitemap_source(tmp_path, site, max_pages=2)
     # what `aptwatch sources check` promises for this source
     assert "of an index the 2 newest child sitemap(s)" in check_sources(sources)[0]
     db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
@@ -259,16 +255,7 @@ def test_new_article_in_a_child_sitemap_is_found_while_the_index_is_unchanged(
     site.routes["/sitemaps/news.xml"] = child
     for n in (1, 2):
         site.routes[f"/news/{n}.html"] = Page(article(f"Story {n}", f"Story number {n} is here."))
-    sources = write_sources(
-        tmp_path,
-        f"""
-  - name: Wire
-    kind: sitemap
-    url: {site.url("sitemap_index.xml")}
-    max_pages: 2
-    allow_private_network: true
-""",
-    )
+    sources = sitemap_source(tmp_path, site, max_pages=2)
     db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
 
     first = run_crawl(sources, db_url, settings=FAST)
