@@ -264,10 +264,8 @@ class AnalysisPool:
                 return
             started = time.monotonic()
             executor = self._new_executor(self.workers)
-            # one task per worker makes the pool spawn them all now, not one by one
-            warm_up = [executor.submit(_worker_ready) for _ in range(self.workers)]
             try:
-                await asyncio.gather(*(asyncio.wrap_future(future) for future in warm_up))
+                await _start_workers(executor, self.workers)
             except BrokenProcessPool as error:
                 await asyncio.to_thread(_shutdown_all, [executor])
                 # the worker printed the initializer's own traceback to stderr
@@ -301,10 +299,11 @@ class AnalysisPool:
             return await self._analyse_alone(job)
 
     async def _submit(self, executor: ProcessPoolExecutor, job: PageJob) -> PageAnalysis:
+        # a replacement pool's workers are started first, off the event loop; the time limit is
+        # for the page, not for starting them
+        await self._warmed_up(executor)
         if self._page_timeout is None:
             return await _submit(executor, job)
-        # the time limit is for the page, not for starting a replacement worker (seconds)
-        await self._warmed_up(executor)
         try:
             return await asyncio.wait_for(_submit(executor, job), self._page_timeout)
         except TimeoutError:
@@ -316,9 +315,7 @@ class AnalysisPool:
     async def _warmed_up(self, executor: ProcessPoolExecutor) -> None:
         if executor in self._warm:
             return
-        size = self.workers if executor is self._executor else 1
-        warm_up = [executor.submit(_worker_ready) for _ in range(size)]
-        await asyncio.gather(*(asyncio.wrap_future(future) for future in warm_up))
+        await _start_workers(executor, self.workers if executor is self._executor else 1)
         self._warm.add(executor)
 
     def _replace_broken(self, generation: int) -> None:
@@ -359,6 +356,20 @@ class AnalysisPool:
         await asyncio.to_thread(_shutdown_all, executors)
         if executors:
             await asyncio.to_thread(_stop_fork_server)
+
+
+async def _start_workers(executor: ProcessPoolExecutor, count: int) -> None:
+    """Start the executor's ``count`` worker processes and wait until each has its pipeline.
+
+    One task per worker makes the pool start them all now, not one by one. Submitting them
+    blocks: each start waits for the fork server to fork the worker, and the first waits for the
+    server's own start (imports, the nlp pipeline: seconds). So they are submitted from a thread,
+    and the crawl's event loop goes on downloading meanwhile.
+    """
+    warm_up = await asyncio.to_thread(
+        lambda: [executor.submit(_worker_ready) for _ in range(count)]
+    )
+    await asyncio.gather(*(asyncio.wrap_future(future) for future in warm_up))
 
 
 async def _submit(executor: ProcessPoolExecutor, job: PageJob) -> PageAnalysis:

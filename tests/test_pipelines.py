@@ -8,6 +8,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,41 @@ def test_pool_stops_a_stuck_worker_and_keeps_serving() -> None:
     assert "longer than 2 s" in str(results[1])
     assert all(isinstance(result, PageAnalysis) for result in (results[0], *results[2:]))
     assert multiprocessing.active_children() == []
+
+
+def test_starting_the_workers_leaves_the_event_loop_free() -> None:
+    """The crawl's downloads share the loop: it must keep turning while the workers start
+    (the fork server imports spaCy and builds the pipeline first: seconds)."""
+
+    async def scenario() -> tuple[float, float]:
+        longest_gap = 0.0
+        done = asyncio.Event()
+
+        async def tick() -> None:
+            nonlocal longest_gap
+            last = time.monotonic()
+            while not done.is_set():
+                await asyncio.sleep(0.01)
+                now = time.monotonic()
+                longest_gap, last = max(longest_gap, now - last), now
+
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0.05)  # ticking before the pool starts
+        pool = AnalysisPool(2)
+        started = time.monotonic()
+        try:
+            await pool.start()
+            startup = time.monotonic() - started
+        finally:
+            done.set()
+            await ticker
+            await pool.close()
+        return startup, longest_gap
+
+    startup, longest_gap = asyncio.run(scenario())
+
+    assert startup > 0.5  # the workers had something to wait for
+    assert longest_gap < startup / 3, (startup, longest_gap)
 
 
 def page(title: str, body: str) -> PageJob:
