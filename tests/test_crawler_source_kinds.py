@@ -129,7 +129,7 @@ def statement_page() -> bytes:
     ).encode()
 
 
-def test_extract_overrides_pick_the_body_and_date_of_a_crawled_page(
+def test_per_source_overrides_pick_body_date_and_language_of_a_crawled_page(
     tmp_path: Path, local_site: LocalSite
 ) -> None:
     site = local_site
@@ -145,6 +145,7 @@ def test_extract_overrides_pick_the_body_and_date_of_a_crawled_page(
     kind: listing
     url: {site.url("press/")}
     link_selector: "ul.releases a"
+    lang: cs
     extract:
       body_selector: "section.statement"
       date_selector: "p.ref .stamp"
@@ -162,6 +163,7 @@ def test_extract_overrides_pick_the_body_and_date_of_a_crawled_page(
     assert not any(p[:40] in stored.text for p in BOILERPLATE)
     assert stored.published == datetime(2026, 2, 14, 5, 30, tzinfo=UTC)
     assert stored.title == "Statement on the cable network intrusion"
+    assert stored.lang == "cs"  # the page states none: the source's language is stored
 
 
 # --- sitemaps ------------------------------------------------------------------------------------
