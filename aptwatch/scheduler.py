@@ -157,6 +157,29 @@ class SourcesWatch:
     def changed(self) -> bool:
         return self._stamp() != self._seen
 
+    def refresh(self, schedule: Schedule, out: TextIO) -> bool:
+        """Bring ``schedule`` in line with the file if it changed on disk; False while the file
+        is broken (each new problem said once)."""
+        from crawler.sources import SourcesError
+
+        if not self.changed():
+            return self.problem is None
+        try:
+            added, removed = schedule.follow(self.intervals())
+        except SourcesError as error:
+            problem = " ".join(str(error).split())
+            if problem != self.problem:
+                print(
+                    f"aptwatch: crawling paused until the sources file is fixed: {problem}",
+                    file=out,
+                )
+            self.problem = problem
+            return False
+        if self.problem is not None or added or removed:
+            print(_followed_line(len(schedule.slots), added, removed), file=out)
+        self.problem = None
+        return True
+
 
 def run_forever(
     config: Config,
@@ -176,7 +199,6 @@ def run_forever(
     sources file broken by an edit in progress) is said once and waited out.
     """
     from aptwatch.commands import check_run_settings, crawl_and_alert
-    from crawler.sources import SourcesError
 
     stop = stop or threading.Event()
     cycle = run_cycle or crawl_and_alert
@@ -188,22 +210,9 @@ def run_forever(
     cycles = 0
     with stop_on_signals(stop):
         while not stop.is_set() and (max_cycles is None or cycles < max_cycles):
-            if watch.changed() or watch.problem is not None:
-                try:
-                    added, removed = schedule.follow(watch.intervals())
-                except SourcesError as error:
-                    problem = " ".join(str(error).split())
-                    if problem != watch.problem:
-                        print(
-                            f"aptwatch: crawling paused until the sources file is fixed: {problem}",
-                            file=out,
-                        )
-                    watch.problem = problem
-                    stop.wait(idle_poll)
-                    continue
-                if watch.problem is not None or added or removed:
-                    print(_followed_line(len(schedule.slots), added, removed), file=out)
-                watch.problem = None
+            if not watch.refresh(schedule, out):
+                stop.wait(idle_poll)
+                continue
             due = schedule.due()
             if not due:
                 stop.wait(min(schedule.seconds_until_next(), idle_poll))
