@@ -260,6 +260,10 @@ def _crawl(sources_file: str, database_url: str, overrides: dict[str, Any]) -> C
     # on the loop's first turn: the reactor's startup triggers run before its asyncio loop does
     reactor.callWhenRunning(reactor.callLater, 0, _stop_on_signals, process, stop_requested)
     process.start(install_signal_handlers=False)
+    if stop_requested.is_set():
+        from crawler.workers import kill_open_pools
+
+        kill_open_pools()  # the loop may have stopped before the pipelines could close
     if failures:
         raise failures[0]
     spider = crawler.spider

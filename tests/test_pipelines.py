@@ -8,6 +8,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,6 +161,47 @@ def test_a_page_that_hangs_its_worker_times_out_alone_and_the_crawl_completes(
     assert report.stats["APTWATCH_worker_pool_restarts"] >= 1
     urls = [row[0] for row in stored(db_url)["articles"]]
     assert stuck_url not in urls and len(urls) == 3
+
+
+def _processes_in_my_group() -> set[int]:
+    """Live processes of this test's process group (orphaned workers keep it) other than this
+    process's own children (its multiprocessing resource tracker); Linux /proc."""
+    group, me, found = os.getpgid(0), os.getpid(), set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        state, parent, process_group = fields[0], int(fields[1]), int(fields[2])
+        if process_group == group and parent != me and state != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_a_crawl_stopped_while_a_worker_hangs_leaves_no_process_behind(
+    tmp_path: Path, test_site: LocalSite
+) -> None:
+    sources = write_sources(tmp_path, test_site.url("feeds/with-killer.rss"))
+    db_url = f"sqlite:///{tmp_path / 'aptwatch.db'}"
+    # no time limit: the stuck page holds the crawl's graceful stop until its grace period ends
+    settings = {**FAST, "APTWATCH_WORKERS": 2, "APTWATCH_TEST_WORKER_HANG_MARKER": EXIT_MARKER}
+    before = _processes_in_my_group()
+    stop = threading.Event()
+
+    def stop_once_the_stuck_page_is_fetched() -> None:
+        while test_site.count("/articles/worker-killer.html") == 0:
+            time.sleep(0.1)
+        time.sleep(3)  # in the worker by now
+        stop.set()
+
+    threading.Thread(target=stop_once_the_stuck_page_is_fetched, daemon=True).start()
+    report = run_crawl(sources, db_url, settings=settings, cancel=stop)
+
+    assert report.source("Example News").status == "stopped"
+    deadline = time.monotonic() + 10  # the resource tracker takes a moment to notice
+    while _processes_in_my_group() - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_in_my_group() - before == set()
 
 
 def test_pool_stops_a_stuck_worker_and_keeps_serving() -> None:
