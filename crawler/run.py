@@ -138,12 +138,18 @@ def run_crawl(
     sender.close()
     try:
         outcome = _wait_for_report(process, receiver, cancel, timeout)
+    except BaseException:
+        # Ctrl-C: the crawl has a process group of its own, so the terminal's signal reached
+        # only this process; pass the stop on
+        with contextlib.suppress(OSError):
+            process.terminate()
+        raise
     finally:
         receiver.close()
-        process.join(GRACE_SECONDS)
-        if process.is_alive():
-            process.kill()
-            process.join()
+        try:
+            process.join(GRACE_SECONDS)
+        finally:
+            _kill_crawl(process)
     if outcome is None:
         if cancel is not None and cancel.is_set():
             raise CrawlError(f"the crawl did not stop within {GRACE_SECONDS:.0f}s and was killed")
@@ -188,14 +194,25 @@ def _wait_for_report(
             grace_end = time.monotonic() + GRACE_SECONDS
             deadline = grace_end if deadline is None else min(deadline, grace_end)
         if deadline is not None and time.monotonic() > deadline:
-            process.kill()
-            process.join()
+            _kill_crawl(process)
             return None
+
+
+def _kill_crawl(process: BaseProcess) -> None:
+    """Kill the crawl process, if still there, and whatever it leaves behind: its analysis workers
+    and their fork server share its process group. Killed alone, it would leave them running,
+    a worker stuck on a page forever."""
+    if process.pid is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+    process.join()
 
 
 def _crawl_in_child(
     sources_file: str, database_url: str, overrides: dict[str, Any], sender: Any
 ) -> None:
+    # a process group of its own: see _kill_crawl
+    os.setpgrp()
     try:
         report = _crawl(sources_file, database_url, overrides)
     except BaseException as error:  # everything goes back to the parent, as one message

@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from aptwatch.localsite import LocalSite, serve
 from crawler.pipelines import AnalyzePipeline
-from crawler.run import run_crawl
+from crawler.run import CrawlError, run_crawl
 from crawler.workers import (
     AnalysisPool,
     AnalysisTimedOut,
@@ -163,29 +163,30 @@ def test_a_page_that_hangs_its_worker_times_out_alone_and_the_crawl_completes(
     assert stuck_url not in urls and len(urls) == 3
 
 
-def _processes_in_my_group() -> set[int]:
-    """Live processes of this test's process group (orphaned workers keep it) other than this
+def _processes_in_my_session() -> set[int]:
+    """Live processes of this test's session (orphaned workers stay in it) other than this
     process's own children (its multiprocessing resource tracker); Linux /proc."""
-    group, me, found = os.getpgid(0), os.getpid(), set()
+    session, me, found = os.getsid(0), os.getpid(), set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        state, parent, process_group = fields[0], int(fields[1]), int(fields[2])
-        if process_group == group and parent != me and state != "Z":
+        state, parent, process_session = fields[0], int(fields[1]), int(fields[3])
+        if process_session == session and parent != me and state != "Z":
             found.add(int(stat.parent.name))
     return found
 
 
-def test_a_crawl_stopped_while_a_worker_hangs_leaves_no_process_behind(
-    tmp_path: Path, test_site: LocalSite
+@pytest.mark.parametrize("ending", ["stopped", "timed out"])
+def test_a_crawl_ended_while_a_worker_hangs_leaves_no_process_behind(
+    tmp_path: Path, test_site: LocalSite, ending: str
 ) -> None:
     sources = write_sources(tmp_path, test_site.url("feeds/with-killer.rss"))
     db_url = f"sqlite:///{tmp_path / 'aptwatch.db'}"
-    # no time limit: the stuck page holds the crawl's graceful stop until its grace period ends
+    # no page time limit: the stuck page holds the crawl until it is stopped or killed
     settings = {**FAST, "APTWATCH_WORKERS": 2, "APTWATCH_TEST_WORKER_HANG_MARKER": EXIT_MARKER}
-    before = _processes_in_my_group()
+    before = _processes_in_my_session()
     stop = threading.Event()
 
     def stop_once_the_stuck_page_is_fetched() -> None:
@@ -194,14 +195,18 @@ def test_a_crawl_stopped_while_a_worker_hangs_leaves_no_process_behind(
         time.sleep(3)  # in the worker by now
         stop.set()
 
-    threading.Thread(target=stop_once_the_stuck_page_is_fetched, daemon=True).start()
-    report = run_crawl(sources, db_url, settings=settings, cancel=stop)
+    if ending == "stopped":  # SIGTERM to the scheduler: the stop outlives its grace period
+        threading.Thread(target=stop_once_the_stuck_page_is_fetched, daemon=True).start()
+        report = run_crawl(sources, db_url, settings=settings, cancel=stop)
+        assert report.source("Example News").status == "stopped"
+    else:  # APTWATCH_CRAWL_TIMEOUT: the crawl process is killed
+        with pytest.raises(CrawlError, match="did not finish within 15s"):
+            run_crawl(sources, db_url, settings=settings, timeout=15)
 
-    assert report.source("Example News").status == "stopped"
-    deadline = time.monotonic() + 10  # the resource tracker takes a moment to notice
-    while _processes_in_my_group() - before and time.monotonic() < deadline:
+    deadline = time.monotonic() + 10  # processes take a moment to go
+    while _processes_in_my_session() - before and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _processes_in_my_group() - before == set()
+    assert _processes_in_my_session() - before == set()
 
 
 def test_pool_stops_a_stuck_worker_and_keeps_serving() -> None:

@@ -233,16 +233,17 @@ def test_a_bad_setting_stops_the_scheduler_before_its_first_cycle(
     assert calls == []  # not retried forever as if it were a network error
 
 
-def _processes_in_group(group: int) -> list[int]:
-    """Live (not zombie) processes whose process group is ``group`` (Linux /proc)."""
+def _processes_in_session(session: int) -> list[int]:
+    """Live (not zombie) processes of a session (Linux /proc): the scheduler started one, and
+    everything it starts stays in it, the crawl's own process group included."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue  # gone meanwhile
-        state, pgrp = fields[0], int(fields[2])
-        if pgrp == group and state != "Z":
+        state, process_session = fields[0], int(fields[3])
+        if process_session == session and state != "Z":
             found.append(int(stat.parent.name))
     return found
 
@@ -285,7 +286,7 @@ def signal_during_a_crawl(tmp_path: Path, args: list[str], signum: int, *, group
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            start_new_session=True,  # its own process group, as a service has its own cgroup
+            start_new_session=True,  # its own session, as a service has its own cgroup
         )
         try:
             deadline = time.monotonic() + 120
@@ -301,7 +302,7 @@ def signal_during_a_crawl(tmp_path: Path, args: list[str], signum: int, *, group
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-    return Stopped(process.returncode, stdout, stderr, _processes_in_group(process.pid))
+    return Stopped(process.returncode, stdout, stderr, _processes_in_session(process.pid))
 
 
 @pytest.mark.parametrize(
