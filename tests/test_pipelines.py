@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import processes_in_session
 from scrapy.utils.test import get_crawler
 from sqlalchemy import text
 
@@ -164,18 +165,7 @@ def test_a_page_that_hangs_its_worker_times_out_alone_and_the_crawl_completes(
 
 
 def _processes_in_my_session() -> set[int]:
-    """Live processes of this test's session (orphaned workers stay in it) other than this
-    process's own children (its multiprocessing resource tracker); Linux /proc."""
-    session, me, found = os.getsid(0), os.getpid(), set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        state, parent, process_session = fields[0], int(fields[1]), int(fields[3])
-        if process_session == session and parent != me and state != "Z":
-            found.add(int(stat.parent.name))
-    return found
+    return processes_in_session(os.getsid(0), not_children_of=os.getpid())
 
 
 @pytest.mark.parametrize("ending", ["stopped", "timed out"])

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 import pytest
+from processes import processes_in_session
 
 from aptwatch.commands import source_status
 from aptwatch.config import Config
@@ -233,27 +234,12 @@ def test_a_bad_setting_stops_the_scheduler_before_its_first_cycle(
     assert calls == []  # not retried forever as if it were a network error
 
 
-def _processes_in_session(session: int) -> list[int]:
-    """Live (not zombie) processes of a session (Linux /proc): the scheduler started one, and
-    everything it starts stays in it, the crawl's own process group included."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        state, process_session = fields[0], int(fields[3])
-        if process_session == session and state != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
 @dataclass
 class Stopped:
     returncode: int
     stdout: str
     stderr: str
-    leftovers: list[int]
+    leftovers: set[int]
 
 
 def signal_during_a_crawl(tmp_path: Path, args: list[str], signum: int, *, group: bool) -> Stopped:
@@ -302,7 +288,7 @@ def signal_during_a_crawl(tmp_path: Path, args: list[str], signum: int, *, group
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-    return Stopped(process.returncode, stdout, stderr, _processes_in_session(process.pid))
+    return Stopped(process.returncode, stdout, stderr, processes_in_session(process.pid))
 
 
 @pytest.mark.parametrize(
@@ -323,7 +309,7 @@ def test_sigterm_during_a_real_crawl_stops_cleanly(tmp_path: Path, whole_service
     assert "cycle failed" not in stopped.stdout  # stopping is not a failure
     assert 'source="Slow" status=stopped' in stopped.stdout
     assert "RefererMiddleware" not in stopped.stderr  # no warning about a choice made on purpose
-    assert stopped.leftovers == []  # the crawl process went with it
+    assert stopped.leftovers == set()  # the crawl process went with it
     # a stopped crawl is neither a success nor a failure of the source it was reading
     config = Config(
         database_url=f"sqlite:///{tmp_path / 'aptwatch.db'}",
@@ -340,4 +326,4 @@ def test_ctrl_c_during_a_one_pass_run_is_one_line_and_exit_130(tmp_path: Path) -
 
     assert stopped.returncode == 130, stopped.stdout + stopped.stderr
     assert stopped.stderr.strip().splitlines() == ["aptwatch: error: interrupted"]
-    assert stopped.leftovers == []
+    assert stopped.leftovers == set()
