@@ -276,11 +276,9 @@ def _crawl(sources_file: str, database_url: str, overrides: dict[str, Any]) -> C
     stop_requested = threading.Event()
     # on the loop's first turn: the reactor's startup triggers run before its asyncio loop does
     reactor.callWhenRunning(reactor.callLater, 0, _stop_on_signals, process, stop_requested)
+    # a stop that outlived its grace period leaves the pipelines open, and their workers with
+    # them: run_crawl kills this process's whole group once it has the report
     process.start(install_signal_handlers=False)
-    if stop_requested.is_set():
-        from crawler.workers import kill_open_pools
-
-        kill_open_pools()  # the loop may have stopped before the pipelines could close
     if failures:
         raise failures[0]
     spider = crawler.spider

@@ -21,7 +21,6 @@ import multiprocessing.context
 import os
 import signal
 import time
-import weakref
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -248,7 +247,6 @@ class AnalysisPool:
         self.crashes = 0
         # how long the workers took to start (import, build the pipeline), once they have
         self.startup_seconds: float | None = None
-        _open_pools.add(self)
 
     def _new_executor(self, workers: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -349,41 +347,15 @@ class AnalysisPool:
 
     async def close(self) -> None:
         """Stop every worker process; pages still queued are cancelled."""
-        executors = self._take_executors()
-        # joining worker processes blocks; the event loop must keep running meanwhile
-        await asyncio.to_thread(_shutdown_all, executors)
-        if executors:
-            await asyncio.to_thread(_stop_fork_server)
-
-    def kill(self) -> None:
-        """Stop every worker process at once, busy or not, without waiting for anything."""
-        for executor in self._take_executors():
-            _kill_workers(executor)
-            executor.shutdown(wait=False, cancel_futures=True)
-
-    def _take_executors(self) -> list[ProcessPoolExecutor]:
         executors = [e for e in (self._executor, self._isolated) if e is not None]
         executors += self._retired
         self._executor = self._isolated = None
         self._retired = []
         self._warm.clear()
-        _open_pools.discard(self)
-        return executors
-
-
-# pools not closed yet, so a crawl whose event loop stopped before its pipelines closed (a stop
-# that outlived its grace period) can still stop their workers
-_open_pools: weakref.WeakSet[AnalysisPool] = weakref.WeakSet()
-
-
-def kill_open_pools() -> None:
-    """Stop the workers of every pool still open, and their fork server: no worker may outlive
-    its crawl (one stuck on a page never ends by itself)."""
-    pools = list(_open_pools)
-    for pool in pools:
-        pool.kill()
-    if pools:
-        _stop_fork_server()
+        # joining worker processes blocks; the event loop must keep running meanwhile
+        await asyncio.to_thread(_shutdown_all, executors)
+        if executors:
+            await asyncio.to_thread(_stop_fork_server)
 
 
 async def _start_workers(executor: ProcessPoolExecutor, count: int) -> None:
