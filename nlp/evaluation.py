@@ -570,6 +570,9 @@ class CasieScores:
     sponsor: Agreement
     false_alert_ids: tuple[str, ...]
     unresolved_labels: tuple[str, ...]
+    # False alerts in articles outside the labels file: the naive matcher that chose the
+    # articles to label saw no group name in them, so nobody has judged what they say.
+    unlabelled_alert_ids: tuple[str, ...] = ()
 
     @property
     def meets_attribution_target(self) -> bool:
@@ -640,6 +643,7 @@ class EvalReport:
                 "sponsor": self.casie.sponsor.to_json(),
                 "false_alerts": len(self.casie.false_alert_ids),
                 "false_alert_ids": list(self.casie.false_alert_ids),
+                "unlabelled_alert_ids": list(self.casie.unlabelled_alert_ids),
                 "unresolved_labels": list(self.casie.unresolved_labels),
             },
             "errors": [
@@ -712,6 +716,11 @@ class EvalReport:
             f"{'false alerts':<24}{len(casie.false_alert_ids)}  target 0 "
             f"{verdict(casie.meets_false_alert_target)}  [{ids}]"
         )
+        if casie.unlabelled_alert_ids:
+            lines.append(
+                f"{'':<24}of which not labelled (no name the labels' matcher knows): "
+                + ", ".join(casie.unlabelled_alert_ids)
+            )
         if casie.unresolved_labels:
             lines.append(f"labels the KB cannot resolve: {', '.join(casie.unresolved_labels)}")
         lines += ["", f"All targets met: {'yes' if self.all_targets_met else 'no'}"]
@@ -1058,6 +1067,7 @@ def evaluate_casie(
         sponsor=Agreement(*sponsor),
         false_alert_ids=tuple(false_alerts),
         unresolved_labels=tuple(sorted(unresolved)),
+        unlabelled_alert_ids=tuple(a for a in false_alerts if a not in labels),
     )
 
 

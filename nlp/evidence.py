@@ -25,7 +25,7 @@ from spacy.tokens import Doc, Span, Token
 from spacy.util import ensure_path
 
 from nlp.kb import Group, KnowledgeBase, groups_from_document
-from nlp.names import normalise_name
+from nlp.names import normalise_name, split_from_joined_name
 from nlp.prefilter import MentionPrefilter
 
 CANDIDATES_KEY = "aptwatch_candidates"
@@ -408,7 +408,7 @@ class AliasFilter:
                 continue
             groups = [g for g in (kb.get(gid) for gid in sorted(ids)) if g is not None]
             span = _without_descriptive_tail(span, groups)
-            needs = kb.needs_evidence(span.text)
+            needs = kb.needs_evidence(span.text) or _split_from_joined_name(span, groups)
             if not needs and _thing_sense(span):
                 continue  # many groups share their name with their malware ("NetTraveler")
             if (
@@ -546,6 +546,13 @@ def _case_fits(mention: _Mention) -> bool:
         n for g in mention.groups for n in g.names if normalise_name(n) == normalise_name(text)
     ]
     return bool(names) and all(n == n.lower() for n in names)
+
+
+def _split_from_joined_name(span: Span, groups: list[Group]) -> bool:
+    """ "Syrian Electronic Army" for "SyrianElectronicArmy": the spaced form is weaker evidence."""
+    key = normalise_name(span.text)
+    names = [n for g in groups for n in g.names if normalise_name(n) == key]
+    return bool(names) and split_from_joined_name(span.text, names)
 
 
 def _lower_case_coined_name(span: Span, groups: list[Group]) -> bool:

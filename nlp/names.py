@@ -8,6 +8,8 @@ import unicodedata
 # Spaces, hyphens (all Unicode dash forms), underscores and dots carry no identity in a group
 # name: "APT-31", "apt 31" and "APT31" are one name, as are "Cyber Berkut" and "CyberBerkut".
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212_.]+")
+_CAMEL_CASE = re.compile(r"(?:[A-Z][a-z]+){2,}")
+_SPLIT_WORDS = re.compile(r"[A-Za-z][\s\-\u2010-\u2015]+[A-Za-z]")
 
 
 def normalise_name(name: str) -> str:
@@ -29,6 +31,12 @@ def name_variants(name: str) -> list[str]:
             f"{letters_digits[1]} {letters_digits[2]}",
             f"{letters_digits[1]}-{letters_digits[2]}",
         ]
+    # "SyrianElectronicArmy" is also written "Syrian Electronic Army". The spaced form can be an
+    # ordinary phrase ("Red River", "Pink Panther"), so the detector asks evidence for it
+    # (see split_from_joined_name).
+    camel_parts = _CAMEL_CASE.fullmatch(base) and re.findall(r"[A-Z][a-z]+", base)
+    if camel_parts:
+        variants.append(" ".join(camel_parts))
     # "the Shadow Brokers" is also written "Shadow Brokers".
     if len(parts) > 1 and parts[0].casefold() == "the":
         rest = parts[1:]
@@ -41,3 +49,9 @@ def name_variants(name: str) -> list[str]:
             seen.add(key)
             unique.append(variant)
     return unique
+
+
+def split_from_joined_name(text: str, names: list[str]) -> bool:
+    """Whether ``text`` separates words that every one of ``names`` (the names it matched)
+    writes joined: "Pink Panther" for "PinkPanther", not "APT 29" for "APT29"."""
+    return bool(_SPLIT_WORDS.search(text)) and not any(_SPLIT_WORDS.search(n) for n in names)

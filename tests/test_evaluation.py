@@ -19,6 +19,7 @@ from nlp.evaluation import (
     TaggedSentence,
     decode_spans,
     evaluate,
+    evaluate_casie,
     evaluate_tagged_corpus,
     gold_spans,
     layout_document,
@@ -247,6 +248,29 @@ def test_hand_made_corpus_scores_a_detected_known_name(pipeline: Any) -> None:
     )
     assert scores.known_spans == PRF(tp=1, fp=0, fn=0)
     assert scores.all_spans == PRF(tp=1, fp=0, fn=1)  # "the attackers" is no known name
+
+
+def test_alerts_from_articles_outside_the_labels_are_counted_and_named(
+    pipeline: Any, tmp_path: Path
+) -> None:
+    from nlp import analyze
+    from nlp.kb import load_groups
+
+    source = tmp_path / "casie-dev" / "source"
+    source.mkdir(parents=True)
+    claim = "<title>Leak</title>\n<text>\nAPT28 hackers breached the ministry.\n</text>\n"
+    (source / "1.txt").write_text(claim, encoding="utf-8")
+    (source / "2.txt").write_text(claim, encoding="utf-8")
+    (tmp_path / "casie-groups-dev.jsonl").write_text(
+        '{"id": "1", "mentions": ["APT28"], "attributions": [], "negated": []}\n', encoding="utf-8"
+    )
+    scores = evaluate_casie(
+        tmp_path,
+        lambda text, title: analyze(pipeline, text, title=title),
+        NameIndex.from_groups(load_groups()),
+    )
+    assert scores.false_alert_ids == ("1", "2")
+    assert scores.unlabelled_alert_ids == ("2",)
 
 
 def test_evaluation_reports_every_dataset(report: EvalReport) -> None:

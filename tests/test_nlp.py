@@ -747,3 +747,51 @@ def test_look_alikes_of_an_acting_or_catalogue_name_are_not_mentions(
     nlp: Language, text: str
 ) -> None:
     assert analyze(nlp, text).mentions == []
+
+
+@pytest.mark.parametrize(
+    ("text", "group_id"),
+    [
+        (
+            "Syrian Electronic Army hackers hijacked the news agency's Twitter account.",
+            "misp:deadeye-jackal",
+        ),
+        (
+            'A powerful threat actor known as "Wild Neutron" has been active since 2011.',
+            "misp:wildneutron",
+        ),
+        ("The Pitty Tiger group sent documents exploiting CVE-2014-1761.", "G0011"),
+    ],
+)
+def test_a_joined_name_written_as_separate_words_counts_with_evidence(
+    nlp: Language, text: str, group_id: str
+) -> None:
+    assert [m.group_id for m in analyze(nlp, text).mentions] == [group_id]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the knowledge base writes these joined (PinkPanther, OilRig, RedRiver, LuckyMouse):
+        # written apart, with nothing saying a group is meant, they are the film, the rig, the river
+        "The Pink Panther returns to cinemas this winter.",
+        "Oil Rig Explosion Kills Two Workers",
+        "Red River Floods Farms In Texas",
+        "Lucky Mouse Wins The Derby",
+        "the syrian electronic army of the novel",
+    ],
+)
+def test_a_joined_name_written_apart_without_evidence_is_no_mention(
+    nlp: Language, text: str
+) -> None:
+    assert analyze(nlp, text).mentions == []
+
+
+def test_a_false_flag_under_a_joined_name_written_apart_is_negated(nlp: Language) -> None:
+    result = analyze(
+        nlp,
+        "Russian hackers posing as the “Cyber Caliphate” attacked the television channel.",
+    )
+    assert [(a.group_id, a.stance) for a in result.attributions] == [
+        ("misp:cyber-caliphate-army", "negated")
+    ]
