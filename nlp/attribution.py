@@ -88,6 +88,14 @@ CREDIT_TAKING = frozenset(
 )
 # Words that deny a tie to the group outright: "unrelated to APT28", "posing as Lazarus".
 DENIAL_TRIGGERS = frozenset(["unrelated", "separate", "distinct"])
+# A likeness to the group's known work, and the word after it: a hedged claim.
+RESEMBLANCE = {"hallmarks": "of", "hallmark": "of", "fingerprints": "of", "consistent": "with"}
+# Words before a claim that withhold it: "declined to blame", "stopped short of attributing",
+# "has yet to attribute", "without naming".
+WITHHOLDING = re.compile(
+    r"(?:\b(?:declin|refus|reluctan|unwilling|hesita)\w*|\byet) to(?: \w+ly)?$"
+    r"|\bshort of(?: \w+ly)?$|\bwithout(?: \w+ly)?$"
+)
 GROUP_NOUNS = frozenset(["group", "hackers", "gang", "crew", "actor", "team", "apt"])
 COPULA_WORDS = frozenset(["is", "are", "was", "were", "be", "been", "being"])
 FALSE_FLAG_WORDS = frozenset(
@@ -329,6 +337,8 @@ HEDGE_WORDS = frozenset(
         "overlaps",
         "overlap",
         "hallmarks",
+        "hallmark",
+        "fingerprints",
     ]
 )
 HEDGE_PHRASES = ("moderate confidence", "low confidence")
@@ -380,7 +390,7 @@ REPORTING_VERBS = (
     "discovered|uncovered|detected|exposed|exposes|explained|explains|is\\s+confident|"
     "was\\s+confident|are\\s+confident|were\\s+confident|denied|denies|dismissed|rejected|"
     "ruled\\s+out|rules\\s+out|detailed|details|documented|documents|investigated|"
-    "analy[sz]ed|described|describes|unveiled|unmasked"
+    "analy[sz]ed|described|describes|unveiled|unmasked|unsealed|imposed"
 )
 # The same claims as present participles: "cited an agency attributing the attack to APT28".
 REPORTING_PARTICIPLES = (
@@ -392,7 +402,7 @@ ATTRIBUTOR_HEADS = (
     "authorities|department|experts|firm|company|investigators|analysts|prosecutors|intelligence|"
     "office|council|centre|center|service|services|team|spokesperson|spokesman|report|minister|"
     "sources|vendor|administration|prosecutor|court|commission|bureau|directorate|command|"
-    "organisations|organizations|expert|analyst"
+    "organisations|organizations|expert|analyst|secretary"
 )
 # Heads that only say what kind of speaker a named organisation is: "Mandiant researchers",
 # "a Trend Micro report" name Mandiant and Trend Micro.
@@ -1152,6 +1162,11 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
         elif word == "work" and index + 1 < len(lower) and lower[index + 1] == "of":
             if any(index < start <= index + 4 for start, _ in positions):
                 offer(index, 2)  # "the work of APT28"
+        elif lower[index + 1 : index + 2] == [RESEMBLANCE.get(word)]:
+            # "bears the hallmarks of the Lazarus Group", "consistent with those of APT28": a
+            # likeness, which the hedge words make a hedged claim
+            if any(index < start <= index + 5 for start, _ in positions):
+                offer(index, 1)
         elif word in FALSE_FLAG_WORDS:
             # "hackers posing as the Lazarus Group" denies the group; "APT10 masquerading as a
             # ministry" does not.
@@ -1168,13 +1183,14 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
             # "activity linked to APT28" ties activity to the group; "APT31, linked to the MSS"
             # ties the group to a sponsor.
             following = lower[index + 1 : index + 3]
-            object_first = [end for start, end in positions if index < start <= index + 3]
-            tail = lower[object_first[0] : object_first[0] + 5] if object_first else []
-            # "linked to APT28", "linking Sandworm hackers to the outage"
-            if (("to" in following or "with" in following) or "to" in tail or "with" in tail) and (
-                any(index < start <= index + 6 for start, _ in positions)
-            ):
-                offer(index, 2)
+            objects = [(start, end) for start, end in positions if index < start <= index + 6]
+            if objects:
+                start, end = objects[0]
+                # "linked to APT28", "traced the attack to APT28", "linking Sandworm hackers to
+                # the outage"
+                around = [*following, *lower[index + 1 : start], *lower[end : end + 5]]
+                if "to" in around or "with" in around:
+                    offer(index, 2)
         elif word == "by" and any(
             index < start <= index + (8 if _names_between(lower, index, start) else 4)
             for start, _ in positions
@@ -1231,6 +1247,8 @@ def _stance(lower: list[str], mention: int, trigger: int, positions: list[tuple[
     mention_starts = [start for start, _ in positions]
     text = " ".join(window)
     if any(phrase in text for phrase in NEGATION_PHRASES):
+        return "negated"
+    if WITHHOLDING.search(" ".join(lower[max(0, trigger - 4) : trigger])):
         return "negated"
     for offset, word in enumerate(window):
         index = lo + offset

@@ -427,6 +427,11 @@ def test_no_claimant_is_invented(nlp: Language, text: str, attributor: str | Non
             "Despite similarities with APT28, the firm said the two were operationally separate.",
             "G0007",
         ),
+        # a claim withheld is no claim
+        ("Officials stopped short of blaming Fancy Bear for the breach.", "G0007"),
+        ("The company declined to publicly attribute the intrusion to APT29.", "G0016"),
+        ("Investigators have yet to attribute the breach to Volt Typhoon.", "G1017"),
+        ("The ministry disclosed the breach without blaming APT28 for it.", "G0007"),
     ],
 )
 def test_denials_are_negated(nlp: Language, text: str, group_id: str) -> None:
@@ -795,3 +800,59 @@ def test_a_false_flag_under_a_joined_name_written_apart_is_negated(nlp: Language
     assert [(a.group_id, a.stance) for a in result.attributions] == [
         ("misp:cyber-caliphate-army", "negated")
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "stance", "attributor"),
+    [
+        # a refusal elsewhere in the sentence withholds nothing
+        (
+            "The utility declined to comment, but researchers said APT28 was behind the breach.",
+            "asserted",
+            "researchers",
+        ),
+        # the investigation's result, between the verb and the group
+        ("Investigators traced the ransomware attack to APT41.", "asserted", "Investigators"),
+        ("Dragos linked the substation intrusion to Sandworm hackers.", "asserted", "Dragos"),
+        # a likeness is a hedged claim
+        (
+            "The attack bears the hallmarks of the Lazarus Group, Kaspersky said.",
+            "hedged",
+            "Kaspersky",
+        ),
+        ("Mandiant said the techniques were consistent with those of APT29.", "hedged", "Mandiant"),
+        # governments charge and sanction through their officers and institutions
+        (
+            "The U.S. Department of Justice unsealed an indictment charging seven hackers "
+            "associated with APT31.",
+            "asserted",
+            "The U.S. Department of Justice",
+        ),
+        (
+            "The EU imposed sanctions on six individuals linked to the Sandworm group.",
+            "asserted",
+            "The EU",
+        ),
+        (
+            "Britain's foreign secretary accused APT40 of targeting the Electoral Commission.",
+            "asserted",
+            "Britain's foreign secretary",
+        ),
+    ],
+)
+def test_claims_in_government_and_investigation_wording(
+    nlp: Language, text: str, stance: str, attributor: str
+) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.stance, attribution.attributed_by) == (stance, attributor)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "APT31, linked to China's Ministry of State Security, has been active since 2010.",
+        "The report is consistent in its naming of APT28 and its tools.",
+    ],
+)
+def test_a_sponsor_link_or_a_bare_consistent_is_no_claim(nlp: Language, text: str) -> None:
+    assert analyze(nlp, text).attributions == []
