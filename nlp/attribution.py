@@ -88,6 +88,7 @@ CREDIT_TAKING = frozenset(
 )
 # Words that deny a tie to the group outright: "unrelated to APT28", "posing as Lazarus".
 DENIAL_TRIGGERS = frozenset(["unrelated", "separate", "distinct"])
+QUESTION_WORDS = frozenset(["who", "whoever", "whether"])
 # A likeness to the group's known work, and the word after it: a hedged claim.
 RESEMBLANCE = {"hallmarks": "of", "hallmark": "of", "fingerprints": "of", "consistent": "with"}
 # Words before a claim that withhold it: "declined to blame", "stopped short of attributing",
@@ -877,6 +878,8 @@ class AttributionDetector:
         ):
             return base
         mention_index = min(positions, key=lambda p: abs(p[0] - trigger_index))[0]
+        if {"whether", "if"} & set(lower[max(0, mention_index - 2) : mention_index]):
+            return base  # "unclear whether APT28 was behind the attack" asks, it does not claim
         stance = _stance(lower, mention_index, trigger_index, positions)
         if lower[trigger_index] in DENIAL_TRIGGERS:
             stance = "negated"  # "it believed the two were operationally separate"
@@ -1143,11 +1146,9 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
         if index in inside:
             continue
         if word in STRONG_TRIGGERS:
-            # "unclear who was behind the attack" asks the question rather than answering it.
-            if (
-                "who" in lower[max(0, index - 3) : index]
-                or "whoever" in lower[max(0, index - 3) : index]
-            ):
+            # "unclear who was behind the attack", "whether APT28 was behind it" ask the
+            # question rather than answering it.
+            if QUESTION_WORDS & set(lower[max(0, index - 3) : index]):
                 continue
             if _near(index, positions, 14):
                 offer(index, 2)

@@ -227,6 +227,10 @@ DETERMINERS = frozenset(
     one""".split()  # noqa: SIM905
 )
 BLAME_VERBS = frozenset(["attributed", "linked", "tied", "attribute", "attributes", "attributing"])
+# Verbs whose object is the one blamed: "Ukraine blamed Sandworm for the attack".
+BLAMING_VERBS = frozenset(
+    ["blamed", "blames", "blaming", "blame", "accused", "accuses", "accusing", "accuse"]
+)
 # Words before a name that introduce it as a name.
 NAMING_WORDS = frozenset(
     ["known", "called", "calls", "named", "calling", "posing", "masquerading", "dubbed"]
@@ -635,17 +639,36 @@ def _without_descriptive_tail(span: Span, groups: list[Group]) -> Span:
 
 
 def _agent_of_activity(span: Span) -> bool:
-    """'targeted by Leviathan', 'attributed to Cobalt': only an actor does or is blamed."""
+    """'targeted by Leviathan', 'attributed (the attack) to Cobalt', 'blamed Silence': only an
+    actor does or is blamed."""
     doc = span.doc
     index = span.start - 1
     if index > span.sent.start and doc[index].lower_ in {"the", "either"}:
         index -= 1
-    if index <= span.sent.start:
+    if index < span.sent.start:
         return False
-    link, verb = doc[index].lower_, doc[index - 1].lower_
+    link = doc[index].lower_
+    if link in BLAMING_VERBS:
+        # people blame each other for all sorts of things; an actor is blamed for an intrusion
+        return _about_intrusions(span, exclude=index)
+    if index == span.sent.start:
+        return False
+    verb = doc[index - 1].lower_
     if link == "by" and verb in {"on", "upon"} and index - 2 >= span.sent.start:
         verb = doc[index - 2].lower_  # "spied on by Winnti"
-    return (link == "by" and verb in AGENT_VERBS) or (link == "to" and verb in BLAME_VERBS)
+    if link == "by":
+        return verb in AGENT_VERBS
+    if link != "to":
+        return False
+    if verb in BLAME_VERBS:
+        return True  # "attributed to Cobalt"
+    # "attributed the bank heists to Cobalt", not "tied its losses to Lazarus, the product"
+    for token in reversed(doc[max(span.sent.start, index - 7) : index - 1]):
+        if token.lower_ in BLAME_VERBS:
+            return _about_intrusions(span, exclude=token.i)
+        if token.lower_ in {",", ";", ":", "(", ")", "and", "or", "but", "who", "which", "that"}:
+            return False
+    return False
 
 
 def _catalogue_name(mention: _Mention) -> bool:

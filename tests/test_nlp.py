@@ -856,3 +856,44 @@ def test_claims_in_government_and_investigation_wording(
 )
 def test_a_sponsor_link_or_a_bare_consistent_is_no_claim(nlp: Language, text: str) -> None:
     assert analyze(nlp, text).attributions == []
+
+
+@pytest.mark.parametrize(
+    ("text", "group_id"),
+    [
+        ("Ukraine blames Sandworm for power grid attack", "G0034"),
+        ("Officials blamed Silence for the theft from the bank's network.", "G0091"),
+        ("Officials attributed the spear-phishing emails to Patchwork.", "G0040"),
+    ],
+)
+def test_an_ordinary_word_name_blamed_for_an_intrusion_is_attributed(
+    nlp: Language, text: str, group_id: str
+) -> None:
+    assert by_group(analyze(nlp, text)) == {group_id: "asserted"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # blamed, but not for an intrusion
+        "He blamed Silence, his dog, for the mess.",
+        "Critics blamed Lotus Blossom's management for the restaurant's closure.",
+        "The company tied its losses to Lazarus, the new product line.",
+    ],
+)
+def test_an_ordinary_word_name_blamed_for_anything_else_is_no_mention(
+    nlp: Language, text: str
+) -> None:
+    assert analyze(nlp, text).mentions == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "It is unclear whether APT28 was behind the attack.",
+        "Investigators are examining whether APT28 was responsible for the breach.",
+        "Officials asked if the APT28 group had breached other ministries.",
+    ],
+)
+def test_a_question_about_the_group_is_no_claim(nlp: Language, text: str) -> None:
+    assert analyze(nlp, text).attributions == []
