@@ -205,6 +205,17 @@ ACTIVITY_VERBS = frozenset(
         "developed",
         "operated",
         "ran",
+        # what intruders do once inside, and sabotage
+        "obtained",
+        "gained",
+        "forged",
+        "planted",
+        "installed",
+        "wiped",
+        "disrupted",
+        "sabotaged",
+        "crippled",
+        "destroyed",
     ]
 )
 ACTIVITY_NOUNS = frozenset(
@@ -780,7 +791,18 @@ class AttributionDetector:
                     # "PwC said the group had mounted attacks ... called Operation Cloud Hopper":
                     # "the group" in a sentence about one group is that group too.
                     spans = spans + _referring_phrases(sent, spans)
-                claim = self._judge(sent, spans, group_id, len(per_group), only_borrowed)
+                claim = self._judge(
+                    sent,
+                    spans,
+                    group_id,
+                    len(per_group),
+                    only_borrowed,
+                    named_tokens={
+                        i - sent.start
+                        for s in by_sentence[sent_start]
+                        for i in range(s.start, s.end)
+                    },
+                )
                 claims.append(claim)
         claims += self._anaphora_claims(doc, by_sentence, sentences, borrowed)
         _share_attributors(claims)
@@ -842,6 +864,7 @@ class AttributionDetector:
         group_id: str,
         groups_in_sentence: int,
         only_borrowed: bool = False,
+        named_tokens: set[int] | None = None,
     ) -> Claim:
         lower = [token.lower_ for token in sent]
         positions = [(span.start - sent.start, span.end - sent.start) for span in spans]
@@ -880,6 +903,12 @@ class AttributionDetector:
         mention_index = min(positions, key=lambda p: abs(p[0] - trigger_index))[0]
         if {"whether", "if"} & set(lower[max(0, mention_index - 2) : mention_index]):
             return base  # "unclear whether APT28 was behind the attack" asks, it does not claim
+        if (
+            strength < 2
+            and groups_in_sentence > 1
+            and _listed_as_example(lower, mention_index, named_tokens or set())
+        ):
+            return base  # "groups such as APT28, APT29 and Lazarus have used similar techniques"
         stance = _stance(lower, mention_index, trigger_index, positions)
         if lower[trigger_index] in DENIAL_TRIGGERS:
             stance = "negated"  # "it believed the two were operationally separate"
@@ -1226,6 +1255,18 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
         if involvement or involved:
             offer(index, 2)
     return best
+
+
+def _listed_as_example(lower: list[str], mention: int, named: set[int]) -> bool:
+    """The mention is in a list of groups given as examples: "such as APT28, APT29 and ...",
+    "groups like APT28 and APT29", "including APT28 and APT29"."""
+    index = mention - 1
+    while index >= 0 and (index in named or lower[index] in {",", "and", "or", "the"}):
+        index -= 1
+    if index < 0:
+        return False
+    word = lower[index]
+    return word in {"like", "including"} or (word == "as" and lower[index - 1 : index] == ["such"])
 
 
 def _names_between(lower: list[str], left: int, right: int) -> bool:

@@ -897,3 +897,40 @@ def test_an_ordinary_word_name_blamed_for_anything_else_is_no_mention(
 )
 def test_a_question_about_the_group_is_no_claim(nlp: Language, text: str) -> None:
     assert analyze(nlp, text).attributions == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Famous groups such as APT28, APT29 and Lazarus have all used similar techniques.",
+        "Groups like APT28 and APT29 have used spear-phishing for years.",
+    ],
+)
+def test_groups_listed_as_examples_of_a_practice_are_background(nlp: Language, text: str) -> None:
+    assert analyze(nlp, text).attributions == []
+
+
+@pytest.mark.parametrize(
+    ("text", "groups"),
+    [
+        # one example, or a list that is blamed, is still a claim
+        ("Hackers such as APT28 breached the ministry.", {"G0007": "asserted"}),
+        (
+            "Attacks by groups including APT28 and APT29 were blamed for the outage.",
+            {"G0007": "asserted", "G0016": "asserted"},
+        ),
+        # what intruders do once inside
+        (
+            "Microsoft said Storm-0558 obtained a signing key and forged tokens to read email.",
+            {"misp:storm-0558": "asserted"},
+        ),
+        (
+            "Sandworm hackers wiped hundreds of servers at the telecom, the SBU said.",
+            {"G0034": "asserted"},
+        ),
+    ],
+)
+def test_claims_about_listed_groups_and_their_deeds(
+    nlp: Language, text: str, groups: dict[str, str]
+) -> None:
+    assert by_group(analyze(nlp, text)) == groups
