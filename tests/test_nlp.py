@@ -934,3 +934,9 @@ def test_claims_about_listed_groups_and_their_deeds(
     nlp: Language, text: str, groups: dict[str, str]
 ) -> None:
     assert by_group(analyze(nlp, text)) == groups
+
+
+def test_a_weather_phrase_that_names_a_group_needs_a_cue(nlp: Language) -> None:
+    assert analyze(nlp, "A Dust Storm hit Phoenix on Monday, grounding flights.").mentions == []
+    cued = analyze(nlp, "The Dust Storm group targeted energy companies with spear-phishing.")
+    assert by_group(cued) == {"misp:dust-storm": "asserted"}
