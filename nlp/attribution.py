@@ -89,6 +89,8 @@ CREDIT_TAKING = frozenset(
 # Words that deny a tie to the group outright: "unrelated to APT28", "posing as Lazarus".
 DENIAL_TRIGGERS = frozenset(["unrelated", "separate", "distinct"])
 QUESTION_WORDS = frozenset(["who", "whoever", "whether"])
+IDENTITY_CLAUSES = [[subject, verb] for subject in ("this", "it", "that") for verb in ("was", "is")]
+CLAUSE_BOUNDARIES = frozenset(['"', "\u201c", "\u2018", "'", ",", ":", ";", "(", "\u2014"])
 # A likeness to the group's known work, and the word after it: a hedged claim.
 RESEMBLANCE = {"hallmarks": "of", "hallmark": "of", "fingerprints": "of", "consistent": "with"}
 # Words before a claim that withhold it: "declined to blame", "stopped short of attributing",
@@ -1179,7 +1181,13 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
             # question rather than answering it.
             if QUESTION_WORDS & set(lower[max(0, index - 3) : index]):
                 continue
-            if _near(index, positions, 14):
+            # "attributed the exploitation to a suspected Chinese espionage group it tracks as
+            # UNC5221": the group is named further on
+            named_later = any(
+                index < start <= index + 22 and _names_between(lower, index, start)
+                for start, _ in positions
+            )
+            if _near(index, positions, 14) or named_later:
                 offer(index, 2)
         elif (
             word == "credit"
@@ -1243,6 +1251,13 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
                 offer(index, 1)
         elif word in ACTIVITY_NOUNS and any(0 <= index - end <= 1 for _, end in positions):
             offer(index, 1)  # "APT31 attacks", "Fancy Bear hacks"
+    for start, end in positions:
+        # '"This was APT28," said ...', "It was APT28 that breached the ministry"
+        if not 2 <= start < len(lower) or lower[start - 2 : start] not in IDENTITY_CLAUSES:
+            continue
+        clause_start = start == 2 or lower[start - 3] in CLAUSE_BOUNDARIES
+        if clause_start and lower[end : end + 1] not in (["'s"], ["\u2019s"]):
+            offer(start - 1, 2)
     for _, end in positions:  # "APT28's campaign", "the APT10 group's resurgent activity"
         after = end + 1 if end < len(lower) and lower[end] in GROUP_NOUNS else end
         possessive = after + 1 < len(lower) and lower[after] in {"'s", "\u2019s"}
@@ -1272,7 +1287,8 @@ def _listed_as_example(lower: list[str], mention: int, named: set[int]) -> bool:
 def _names_between(lower: list[str], left: int, right: int) -> bool:
     """'by a group of hackers known as the Shadow Brokers': the agent is named further on."""
     return any(
-        word in {"known", "called", "dubbed", "named", "calls"} for word in lower[left:right]
+        word in {"known", "called", "dubbed", "named", "calls", "tracks", "tracked"}
+        for word in lower[left:right]
     )
 
 

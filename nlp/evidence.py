@@ -208,6 +208,10 @@ ACTOR_NOUNS = frozenset(
     """group groups actor actors gang gangs crew collective hackers hacktivists cybercriminals
     adversary adversaries apt""".split()  # noqa: SIM905
 )
+# What a state's hacking unit belongs to.
+STATE_FORCES = frozenset(
+    """gru fsb svr mss pla kgb rgb military intelligence army armed""".split()  # noqa: SIM905
+)
 # Words that end a noun phrase before its head: "Silence is golden for the group".
 PHRASE_BREAKS = frozenset(
     """, ; : which that who whose but for with from in on at by against than to into about
@@ -767,6 +771,10 @@ def _defined_as_actor(span: Span) -> bool:
             if _used_as_verb(token):
                 return False  # "a group of giant worms": a collection
             return seen_article and not _inside_longer_name(span) and not _about_fiction(span)
+        if word == "unit" and seen_article:
+            # "Sandworm, a unit of Russia's GRU military intelligence agency"
+            following = {t.lower_ for t in rest[position + 1 : position + 8]}
+            return bool(following & STATE_FORCES) and not _about_fiction(span)
         if word in PHRASE_BREAKS and not (word == "," and seen_article):
             return False
     return False

@@ -940,3 +940,43 @@ def test_a_weather_phrase_that_names_a_group_needs_a_cue(nlp: Language) -> None:
     assert analyze(nlp, "A Dust Storm hit Phoenix on Monday, grounding flights.").mentions == []
     cued = analyze(nlp, "The Dust Storm group targeted energy companies with spear-phishing.")
     assert by_group(cued) == {"misp:dust-storm": "asserted"}
+
+
+@pytest.mark.parametrize(
+    ("text", "groups"),
+    [
+        # a state's unit, set off as what the name is
+        (
+            "Sandworm, a unit of Russia's GRU military intelligence agency, was behind the "
+            "attacks on Ukraine's power grid.",
+            {"G0034": "asserted"},
+        ),
+        # the quote that names the culprit
+        (
+            '"This was APT28," said John Hultquist, chief analyst at Mandiant.',
+            {"G0007": "asserted"},
+        ),
+        ("It was APT28 that breached the ministry, officials said.", {"G0007": "asserted"}),
+        # the blamed group named further on
+        (
+            "Google attributed the exploitation to a suspected Chinese espionage group it tracks "
+            "as UNC5221.",
+            {"misp:uta0178": "hedged"},
+        ),
+    ],
+)
+def test_claims_that_name_the_group_indirectly(
+    nlp: Language, text: str, groups: dict[str, str]
+) -> None:
+    assert by_group(analyze(nlp, text)) == groups
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Silence, a unit of measurement in music, was discussed at length.",
+        "This is APT28's favourite backdoor.",
+    ],
+)
+def test_look_alikes_of_indirect_claims_claim_nothing(nlp: Language, text: str) -> None:
+    assert analyze(nlp, text).attributions == []
