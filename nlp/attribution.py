@@ -80,6 +80,9 @@ LINK_TRIGGERS = frozenset(
         "connecting",
         "tracing",
         "related",
+        "pointed",
+        "points",
+        "pointing",
     ]
 )
 # "took credit for", "claimed full credit": a claim of responsibility.
@@ -89,6 +92,7 @@ CREDIT_TAKING = frozenset(
 # Words that deny a tie to the group outright: "unrelated to APT28", "posing as Lazarus".
 DENIAL_TRIGGERS = frozenset(["unrelated", "separate", "distinct"])
 QUESTION_WORDS = frozenset(["who", "whoever", "whether"])
+CONTRAST_WORDS = frozenset(["but", "however", "although", "though", "whereas", "yet"])
 IDENTITY_CLAUSES = [[subject, verb] for subject in ("this", "it", "that") for verb in ("was", "is")]
 CLAUSE_BOUNDARIES = frozenset(['"', "\u201c", "\u2018", "'", ",", ":", ";", "(", "\u2014"])
 # A likeness to the group's known work, and the word after it: a hedged claim.
@@ -1317,6 +1321,11 @@ def _stance(lower: list[str], mention: int, trigger: int, positions: list[tuple[
             # "not only", "not the only ones", "not just", "at least": no denial
             following = [w for w in window[offset + 1 : offset + 3] if w not in {"the", "a"}]
             if following and following[0] in {"only", "just", "least"}:
+                continue
+            index = lo + offset
+            # "Kaspersky did not name the group, but other firms pointed to APT10": the denial
+            # stays in its own clause
+            if CONTRAST_WORDS & set(lower[min(index, mention) : max(index, mention)]):
                 continue
             return "negated"
     if any(phrase in text for phrase in HEDGE_PHRASES):

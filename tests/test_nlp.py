@@ -980,3 +980,19 @@ def test_claims_that_name_the_group_indirectly(
 )
 def test_look_alikes_of_indirect_claims_claim_nothing(nlp: Language, text: str) -> None:
     assert analyze(nlp, text).attributions == []
+
+
+@pytest.mark.parametrize(
+    ("text", "groups"),
+    [
+        # a denial in the other clause of a contrast does not reach the claim
+        (
+            "Officials did not comment, but Mandiant said APT28 was behind it.",
+            {"G0007": "asserted"},
+        ),
+        ("The attack was not the work of APT28 but of criminals.", {"G0007": "negated"}),
+        ("The evidence points to APT41, according to Mandiant.", {"G0096": "asserted"}),
+    ],
+)
+def test_a_denial_stays_in_its_clause(nlp: Language, text: str, groups: dict[str, str]) -> None:
+    assert by_group(analyze(nlp, text)) == groups
