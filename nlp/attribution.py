@@ -1400,6 +1400,8 @@ def _named_part(who: str) -> str:
     trailing = body[named[-1] + 1 :]
     if trailing and all(word.lower() in GENERIC_HEADS for word in trailing):
         name = body[: named[-1] + 1]
+        if len(name) == 1 and _describes(name[0]):
+            return who  # "Security researchers", "Israeli experts" name nobody in particular
         if all(word[:1].isupper() or word.lower() in {"of", "and", "&"} for word in name):
             return _strip_possessive(" ".join(name))
     # "Acme's threat intelligence expert", "Microsoft's security team": the owner speaks.
@@ -1416,6 +1418,20 @@ def _named_part(who: str) -> str:
     ):
         return _strip_possessive(" ".join(body[: owner[-1] + 1]))
     return who
+
+
+# Capitalised words that describe speakers rather than name them: "Security researchers",
+# "Independent experts", or a nationality ("Israeli", "German", "British", "Chinese").
+DESCRIPTIVE_WORDS = frozenset(
+    """security cybersecurity cyber independent government federal private outside other
+    several some many most threat academic western foreign state national local senior
+    top leading""".split()  # noqa: SIM905
+)
+_NATIONALITY = re.compile(r"[A-Z][a-z]+(?:an|ese|ish|i)")
+
+
+def _describes(word: str) -> bool:
+    return word.lower() in DESCRIPTIVE_WORDS or bool(_NATIONALITY.fullmatch(word))
 
 
 def _strip_possessive(name: str) -> str:

@@ -188,7 +188,8 @@ DOMAIN_WORDS = frozenset(
     exploitation atm atms swift cryptocurrency leak leaks leaked wiper watering hacker hackers
     hacking cyber cyberattack cyberattacks cyber-attack cyber-attacks dns registrars
     rat loader dropper shellcode powershell windows linux android ios customers users entities
-    firms toolsets malicious compromised infected fraud bec theft heists""".split()  # noqa: SIM905
+    firms toolsets malicious compromised infected fraud bec theft heists heist breach breaches
+    hack hacks""".split()  # noqa: SIM905
 )
 # Words for something malicious: what an everyday verb ("sent", "used") must be about.
 MALICE_WORDS = frozenset(
@@ -461,6 +462,7 @@ class AliasFilter:
                     _has_cue(mention.span)
                     or _distinctive_capitals(mention)
                     or _agent_of_activity(mention.span)
+                    or _behind_intrusion(mention.span)
                     or _listed_with_a_group(mention.span, confirmed_tokens)
                     or _acting_proper_noun(mention.span)
                     or _acting_subject(mention.span)
@@ -658,8 +660,8 @@ def _agent_of_activity(span: Span) -> bool:
     if index == span.sent.start:
         return False
     verb = doc[index - 1].lower_
-    if link == "by" and verb in {"on", "upon"} and index - 2 >= span.sent.start:
-        verb = doc[index - 2].lower_  # "spied on by Winnti"
+    if link == "by" and verb in {"on", "upon", "out"} and index - 2 >= span.sent.start:
+        verb = doc[index - 2].lower_  # "spied on by Winnti", "carried out by Sandworm"
     if link == "by":
         return verb in AGENT_VERBS
     if link != "to":
@@ -673,6 +675,27 @@ def _agent_of_activity(span: Span) -> bool:
         if token.lower_ in {",", ";", ":", "(", ")", "and", "or", "but", "who", "which", "that"}:
             return False
     return False
+
+
+def _behind_intrusion(span: Span) -> bool:
+    """'Lazarus could be behind the heist', 'Sandworm was behind the attacks': the one behind an
+    intrusion is an actor."""
+    doc = span.doc
+    index = span.end
+    while (
+        index < span.sent.end and index - span.end < 4 and doc[index].lower_ in BEHIND_AUXILIARIES
+    ):
+        index += 1
+    if index == span.end or index >= span.sent.end or doc[index].lower_ != "behind":
+        return False
+    return _about_intrusions(span, exclude=index) and not _about_fiction(span)
+
+
+# What stands between a name and "behind": "was", "could be", "may have been", "is likely".
+BEHIND_AUXILIARIES = frozenset(
+    """is are was were be been being could may might must would will has have had also likely
+    probably possibly reportedly allegedly believed thought suspected to""".split()  # noqa: SIM905
+)
 
 
 def _catalogue_name(mention: _Mention) -> bool:

@@ -996,3 +996,50 @@ def test_look_alikes_of_indirect_claims_claim_nothing(nlp: Language, text: str) 
 )
 def test_a_denial_stays_in_its_clause(nlp: Language, text: str, groups: dict[str, str]) -> None:
     assert by_group(analyze(nlp, text)) == groups
+
+
+@pytest.mark.parametrize(
+    ("text", "groups"),
+    [
+        ("The attack was likely carried out by Sandworm, according to ESET.", {"G0034": "hedged"}),
+        (
+            "Some experts have speculated that Lazarus could be behind the heist.",
+            {"G0032": "hedged"},
+        ),
+        ("Sandworm was behind the attacks on the power grid.", {"G0034": "asserted"}),
+    ],
+)
+def test_an_ordinary_word_name_carrying_out_or_behind_an_intrusion_is_the_group(
+    nlp: Language, text: str, groups: dict[str, str]
+) -> None:
+    assert by_group(analyze(nlp, text)) == groups
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sandworm was behind the dune in the final scene.",
+        "Silence is behind every great speech.",
+        "In the film, Sandworm is believed to be behind the attack on the harvester.",
+    ],
+)
+def test_behind_something_that_is_no_intrusion_is_no_mention(nlp: Language, text: str) -> None:
+    assert analyze(nlp, text).mentions == []
+
+
+@pytest.mark.parametrize(
+    ("text", "attributor"),
+    [
+        (
+            "Security researchers suspect APT10 of being behind the intrusion.",
+            "Security researchers",
+        ),
+        ("Israeli researchers said APT34 was behind the breach.", "Israeli researchers"),
+        ("Mandiant researchers said APT41 was behind the breach.", "Mandiant"),
+    ],
+)
+def test_a_described_speaker_is_not_cut_to_its_adjective(
+    nlp: Language, text: str, attributor: str
+) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.attributed_by == attributor
