@@ -1057,10 +1057,13 @@ def _names_the_actor(
     """'hackers tracked as Salt Typhoon compromised ...': "tracked as" introduces the name of the
     subject of the claim (not "also tracked as", an alias list), and the activity follows it."""
     for start, end in positions:
+        noun = start - 3
+        if noun >= 1 and lower[noun] == ",":
+            noun -= 1  # "cyber actors, tracked as Salt Typhoon, have compromised ..."
         if (
-            start >= 3
+            noun >= 0
             and lower[start - 2 : start] == ["tracked", "as"]
-            and lower[start - 3] in GROUP_NOUNS | {"actor", "actors", "operators", "cluster"}
+            and lower[noun] in GROUP_NOUNS | {"actor", "actors", "operators", "cluster"}
             and trigger_index >= end
         ):
             sentence = " ".join(lower)
@@ -1191,7 +1194,11 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
                 index < start <= index + 22 and _names_between(lower, index, start)
                 for start, _ in positions
             )
-            if _near(index, positions, 14) or named_later:
+            if (
+                _near(index, positions, 14)
+                or named_later
+                or _near_past_aside(lower, index, positions)
+            ):
                 offer(index, 2)
         elif (
             word == "credit"
@@ -1294,6 +1301,19 @@ def _names_between(lower: list[str], left: int, right: int) -> bool:
         word in {"known", "called", "dubbed", "named", "calls", "tracks", "tracked"}
         for word in lower[left:right]
     )
+
+
+def _near_past_aside(lower: list[str], index: int, positions: list[tuple[int, int]]) -> bool:
+    """'identified APT31, a cyber espionage group publicly associated with the People's Republic
+    of China, as the actor responsible': the aside after the name does not count as distance."""
+    for _, end in positions:
+        if end < index and lower[end : end + 1] == [","]:
+            closing = next(
+                (i for i in range(end + 1, min(index, end + 30)) if lower[i] == ","), None
+            )
+            if closing is not None and index - closing <= 14:
+                return True
+    return False
 
 
 def _near(index: int, positions: list[tuple[int, int]], distance: int) -> bool:

@@ -1043,3 +1043,29 @@ def test_a_described_speaker_is_not_cut_to_its_adjective(
 ) -> None:
     (attribution,) = analyze(nlp, text).attributions
     assert attribution.attributed_by == attributor
+
+
+@pytest.mark.parametrize(
+    ("text", "groups"),
+    [
+        (
+            "The investigation identified APT31, a cyber espionage group publicly associated "
+            "with the People's Republic of China, as the actor responsible.",
+            {"G0128": "asserted"},
+        ),
+        (
+            "The advisory describes how state-sponsored cyber actors, tracked as Salt Typhoon, "
+            "have compromised telecommunications providers worldwide.",
+            {"G1045": "asserted"},
+        ),
+    ],
+)
+def test_an_aside_between_the_group_and_the_claim_keeps_the_claim(
+    nlp: Language, text: str, groups: dict[str, str]
+) -> None:
+    assert by_group(analyze(nlp, text)) == groups
+
+
+def test_an_alias_aside_in_a_profile_is_still_background(nlp: Language) -> None:
+    text = "Salt Typhoon, also tracked as GhostEmperor, has been active since at least 2019."
+    assert analyze(nlp, text).attributions == []
