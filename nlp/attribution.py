@@ -403,7 +403,7 @@ REPORTING_VERBS = (
     "assess|believes|believe|found|finds|concluded|concludes|confirmed|confirms|blamed|blames|"
     "blame|attributed|attributes|attribute|accused|accuses|linked|links|identified|warned|warns|"
     "announced|announces|revealed|reveals|observed|spotted|determined|charged|indicted|sanctioned|"
-    "condemned|tracks|calls|told|wrote|noted|added|alleged|alleges|suspects|suspected|suspect|"
+    "condemned|condemns|condemn|tracks|calls|told|wrote|noted|added|alleged|alleges|suspects|suspected|suspect|"
     "thinks|think|tied|ties|traced|traces|named|names|disclosed|discloses|published|publishes|"
     "discovered|uncovered|detected|exposed|exposes|explained|explains|is\\s+confident|"
     "was\\s+confident|are\\s+confident|were\\s+confident|denied|denies|dismissed|rejected|"
@@ -420,7 +420,7 @@ ATTRIBUTOR_HEADS = (
     "authorities|department|experts|firm|company|investigators|analysts|prosecutors|intelligence|"
     "office|council|centre|center|service|services|team|spokesperson|spokesman|report|minister|"
     "sources|vendor|administration|prosecutor|court|commission|bureau|directorate|command|"
-    "organisations|organizations|expert|analyst|secretary"
+    "organisations|organizations|expert|analyst|secretary|investigation|inquiry|assessment"
 )
 # Heads that only say what kind of speaker a named organisation is: "Mandiant researchers",
 # "a Trend Micro report" name Mandiant and Trend Micro.
@@ -473,7 +473,7 @@ PASSIVE_AGENT = re.compile(
 SUBJECT_SPEAKER = re.compile(
     rf"(?:^|[,;:\u201c\"(]\s*|\b(?:and|but|as|while|after|when|that|which|cited|citing|quoted|"
     rf"quoting|Meanwhile|However|Last\s+\w+|Earlier|Today|Now)\s+)(?P<who>{_ATTRIBUTOR})\s+"
-    rf"(?:has\s+|have\s+|had\s+|also\s+|now\s+|publicly\s+|formally\s+|officially\s+|"
+    rf"(?:has\s+|have\s+|had\s+|also\s+|now\s+|publicly\s+|formally\s+|officially\s+|strongly\s+|"
     rf"previously\s+|later\s+|first\s+|recently\s+|earlier\s+|(?:on|last)\s+\w+\s+)?"
     rf"(?:{REPORTING_VERBS}|{REPORTING_PARTICIPLES})\b"
 )
@@ -545,6 +545,9 @@ INVESTIGATOR = re.compile(
     r"actors|campaign|attack|attacks|intrusion|intrusions|breach))"
 )
 INVESTIGATOR_LOOKBACK = 12  # sentences searched for the investigator "the researchers" stand for
+# Findings that speak for whoever made them: "The Government of the Czech Republic condemns
+# the campaign. The investigation identified APT31 ...".
+FINDING_HEADS = frozenset(["investigation", "inquiry", "analysis", "assessment", "statement"])
 # Generic speakers that stand for an investigator named before ("the researchers said").
 INQUIRY_HEADS = frozenset(
     """researchers researcher experts expert analysts analyst investigators investigator
@@ -1112,6 +1115,12 @@ def _speaker(sent: Span, aliases: list[str]) -> str | None:
                 quoted = _clean_attributor(match.group("who"), aliases)
                 if quoted:
                     return quoted
+    if who and who.split()[-1].lower() in FINDING_HEADS:
+        # "The investigation identified APT31 ...": the one who speaks of it just before
+        for previous in _previous_sentences(sent, ATTRIBUTOR_LOOKBACK):
+            named = _attributor(previous.text, aliases)
+            if named and not _is_generic(named):
+                return named
     if who and who.split()[-1].lower() in INQUIRY_HEADS:
         # "the researchers", "the security experts": the investigator introduced before, if
         # any; a speaker quoted about something else does not stand for them.

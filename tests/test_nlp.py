@@ -1069,3 +1069,14 @@ def test_an_aside_between_the_group_and_the_claim_keeps_the_claim(
 def test_an_alias_aside_in_a_profile_is_still_background(nlp: Language) -> None:
     text = "Salt Typhoon, also tracked as GhostEmperor, has been active since at least 2019."
     assert analyze(nlp, text).attributions == []
+
+
+def test_a_finding_speaks_for_the_government_that_announced_it(nlp: Language) -> None:
+    text = (
+        "The Government of the Czech Republic strongly condemns the malicious cyber campaign "
+        "against the Ministry of Foreign Affairs. The investigation identified APT31, a cyber "
+        "espionage group publicly associated with the People's Republic of China, as the actor "
+        "responsible."
+    )
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.attributed_by == "The Government of the Czech Republic"
