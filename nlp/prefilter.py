@@ -30,7 +30,7 @@ from spacy.attrs import ORTH
 from spacy.tokens import Doc
 
 from nlp.kb import KnowledgeBase
-from nlp.names import name_variants
+from nlp.names import name_variants, split_from_joined_name
 
 _PIECE = re.compile(r"[^\W_]+")
 # Where a paragraph may be cut off from the text before it: after a line break, before a
@@ -50,7 +50,9 @@ class MentionPrefilter:
                     if not pieces:
                         continue
                     rarest = max(pieces, key=len)
-                    index[rarest].append((frozenset(pieces), needs_capital))
+                    # "Power Pool" for PowerPool needs evidence too, and is never lower case
+                    split = split_from_joined_name(variant, [name])
+                    index[rarest].append((frozenset(pieces), needs_capital or split))
         self._index = dict(index)
 
     def may_mention(self, text: str) -> bool:
