@@ -92,6 +92,10 @@ CREDIT_TAKING = frozenset(
 # Words that deny a tie to the group outright: "unrelated to APT28", "posing as Lazarus".
 DENIAL_TRIGGERS = frozenset(["unrelated", "separate", "distinct"])
 QUESTION_WORDS = frozenset(["who", "whoever", "whether"])
+DOUBLE_NEGATION = re.compile(
+    r"\b(?:cannot|can ?n't|could ?n't|could not|can not|not|did ?n't|did not|have not|has not)"
+    r"(?: \w+ly)? (?:rule|ruled|ruling) out\b"
+)
 CONTRAST_WORDS = frozenset(["but", "however", "although", "though", "whereas", "yet"])
 IDENTITY_CLAUSES = [[subject, verb] for subject in ("this", "it", "that") for verb in ("was", "is")]
 CLAUSE_BOUNDARIES = frozenset(['"', "\u201c", "\u2018", "'", ",", ":", ";", "(", "\u2014"])
@@ -211,6 +215,9 @@ ACTIVITY_VERBS = frozenset(
         "developed",
         "operated",
         "ran",
+        "hacking",
+        "breaching",
+        "infiltrating",
         # what intruders do once inside, and sabotage
         "obtained",
         "gained",
@@ -408,7 +415,7 @@ REPORTING_VERBS = (
     "discovered|uncovered|detected|exposed|exposes|explained|explains|is\\s+confident|"
     "was\\s+confident|are\\s+confident|were\\s+confident|denied|denies|dismissed|rejected|"
     "ruled\\s+out|rules\\s+out|detailed|details|documented|documents|investigated|"
-    "analy[sz]ed|described|describes|unveiled|unmasked|unsealed|imposed"
+    "analy[sz]ed|described|describes|unveiled|unmasked|unsealed|imposed|issued"
 )
 # The same claims as present participles: "cited an agency attributing the attack to APT28".
 REPORTING_PARTICIPLES = (
@@ -1217,6 +1224,9 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
             and _near(index, positions, 12)
         ):
             offer(index, 2)  # "Killnet took credit for the outage"
+        elif word in {"warrant", "warrants"} and lower[index - 1 : index] == ["arrest"]:
+            if _near(index, positions, 14):
+                offer(index, 2)  # "an arrest warrant for a GRU officer who belongs to APT28"
         elif word == "work" and index + 1 < len(lower) and lower[index + 1] == "of":
             if any(index < start <= index + 4 for start, _ in positions):
                 offer(index, 2)  # "the work of APT28"
@@ -1337,6 +1347,8 @@ def _stance(lower: list[str], mention: int, trigger: int, positions: list[tuple[
     window = lower[lo:hi]
     mention_starts = [start for start, _ in positions]
     text = " ".join(window)
+    if DOUBLE_NEGATION.search(text):
+        return "hedged"  # "cannot rule out that APT28 was involved": a possibility
     if any(phrase in text for phrase in NEGATION_PHRASES):
         return "negated"
     if WITHHOLDING.search(" ".join(lower[max(0, trigger - 4) : trigger])):

@@ -1080,3 +1080,25 @@ def test_a_finding_speaks_for_the_government_that_announced_it(nlp: Language) ->
     )
     (attribution,) = analyze(nlp, text).attributions
     assert attribution.attributed_by == "The Government of the Czech Republic"
+
+
+@pytest.mark.parametrize(
+    ("text", "stance", "attributor"),
+    [
+        ("APT28 is suspected of hacking the Bundestag in 2015.", "hedged", None),
+        (
+            "German prosecutors issued an arrest warrant for a GRU officer they say belongs to "
+            "APT28.",
+            "asserted",
+            "German prosecutors",
+        ),
+        # a possibility left open is hedged, not denied
+        ("Researchers cannot rule out that APT28 was involved.", "hedged", None),
+        ("Researchers ruled out APT28 involvement.", "negated", "Researchers"),
+    ],
+)
+def test_suspicion_warrants_and_possibilities_left_open(
+    nlp: Language, text: str, stance: str, attributor: str | None
+) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.stance, attribution.attributed_by) == (stance, attributor)
