@@ -815,7 +815,11 @@ def _acting_proper_noun(span: Span) -> bool:
     previous = _word_before(span)
     if previous is None or previous.lower_ not in CLAUSE_OPENERS:
         return False
-    return not _inside_longer_name(span) and not _about_fiction(span)
+    if _inside_longer_name(span) or _about_fiction(span):
+        return False
+    # "The UPS Team launched a new delivery service": a capital shows a name, not an actor;
+    # only an intrusion verb needs nothing else in the sentence
+    return following.lower_ in INTRUSION_VERBS or _about_intrusions(span, exclude=following.i)
 
 
 def _acting_subject(span: Span) -> bool:

@@ -1102,3 +1102,20 @@ def test_suspicion_warrants_and_possibilities_left_open(
 ) -> None:
     (attribution,) = analyze(nlp, text).attributions
     assert (attribution.stance, attribution.attributed_by) == (stance, attributor)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The UPS Team launched a new delivery service on Monday.",
+        "The Fallout Team released a new patch for the game.",
+        "A Red Wolf attacked livestock near the farm, officials said.",
+    ],
+)
+def test_a_company_team_a_game_studio_and_an_animal_are_no_group(nlp: Language, text: str) -> None:
+    assert analyze(nlp, text).mentions == []
+
+
+def test_a_company_team_name_with_a_cue_is_the_group(nlp: Language) -> None:
+    text = "The UPS Team hackers targeted government networks in Asia."
+    assert by_group(analyze(nlp, text)) == {"G0022": "asserted"}
