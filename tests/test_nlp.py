@@ -1110,6 +1110,8 @@ def test_suspicion_warrants_and_possibilities_left_open(
         "The UPS Team launched a new delivery service on Monday.",
         "The Fallout Team released a new patch for the game.",
         "A Red Wolf attacked livestock near the farm, officials said.",
+        "Morpho launched a new biometric passport reader on Monday.",
+        "DragonForce launched a new album on Friday.",
     ],
 )
 def test_a_company_team_a_game_studio_and_an_animal_are_no_group(nlp: Language, text: str) -> None:
