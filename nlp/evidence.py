@@ -1176,11 +1176,16 @@ def _resolve(mention: _Mention, named_in_doc: set[str]) -> tuple[Group, bool]:
     groups = mention.groups
     if len(groups) == 1:
         return groups[0], True
+    key = normalise_name(mention.span.text)
+    attack = [g for g in groups if g.mitre_id]
+    # ATT&CK's own name for one of its groups ("Andariel", "Winnti Group") means that group,
+    # even in a text about the larger group another source files it under
+    named_by_attack = [g for g in attack if normalise_name(g.name) == key]
+    if len(named_by_attack) == 1:
+        return named_by_attack[0], True
     in_context = [g for g in groups if g.id in named_in_doc]
     if len(in_context) == 1:
         return in_context[0], True
-    key = normalise_name(mention.span.text)
-    attack = [g for g in groups if g.mitre_id]
     # ATT&CK groups are curated; a MISP-only duplicate of the same actor should not win.
     pool = attack or groups
     primary = [g for g in pool if normalise_name(g.name) == key]

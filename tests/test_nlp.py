@@ -1121,3 +1121,15 @@ def test_a_company_team_a_game_studio_and_an_animal_are_no_group(nlp: Language, 
 def test_a_company_team_name_with_a_cue_is_the_group(nlp: Language) -> None:
     text = "The UPS Team hackers targeted government networks in Asia."
     assert by_group(analyze(nlp, text)) == {"G0022": "asserted"}
+
+
+def test_attacks_own_name_for_a_group_wins_over_the_larger_group_named_nearby(
+    nlp: Language,
+) -> None:
+    text = (
+        "The Lazarus Group has been busy this year. Andariel, a North Korean group, breached "
+        "defense contractors in South Korea, officials said."
+    )
+    andariel = next(m for m in analyze(nlp, text).mentions if m.alias == "Andariel")
+    assert andariel.group_id == "G0138"
+    assert set(andariel.candidates) == {"G0138", "G0032"}  # still reported as ambiguous
