@@ -8,6 +8,7 @@ from pathlib import Path
 import spacy
 from spacy.attrs import LOWER, ORTH
 from spacy.language import Language
+from spacy.util import compile_suffix_regex
 
 from nlp import attribution as _attribution  # noqa: F401  (registers the factory)
 from nlp import evidence as _evidence  # noqa: F401  (registers the factories)
@@ -35,10 +36,23 @@ def gazetteer_patterns(kb: KnowledgeBase) -> list[dict[str, str]]:
     return patterns
 
 
+# spaCy's English rules keep a period after a capital letter with the word, for initials and
+# abbreviations ("John F. Kennedy", "U.S."): "... used PlugX. The group ..." and "..., said the
+# FBI. The group ..." then end no sentence, and two claims merge into one. A period after a
+# word of three or more letters or digits ending in a capital is the sentence's.
+FINAL_PERIOD_SUFFIX = r"(?<=[A-Za-z0-9]{2}[A-Z])\."
+
+
+def split_final_period(nlp: Language) -> None:
+    suffixes = [*nlp.Defaults.suffixes, FINAL_PERIOD_SUFFIX]  # type: ignore[misc]
+    nlp.tokenizer.suffix_search = compile_suffix_regex(suffixes).search  # type: ignore[union-attr]
+
+
 def build_pipeline(kb_path: str | Path | None = None) -> Language:
     """Paragraphs, sentencizer, span_ruler gazetteer, alias filter, attribution on blank "en"."""
     kb = KnowledgeBase.load(kb_path)
     nlp = spacy.blank("en")
+    split_final_period(nlp)
     nlp.add_pipe("aptwatch_paragraphs")
     nlp.add_pipe("sentencizer")
     ruler = nlp.add_pipe(

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import spacy
 from spacy.language import Language
 
 from nlp import NlpError, analyze, build_pipeline
@@ -1133,3 +1134,28 @@ def test_attacks_own_name_for_a_group_wins_over_the_larger_group_named_nearby(
     andariel = next(m for m in analyze(nlp, text).mentions if m.alias == "Andariel")
     assert andariel.group_id == "G0138"
     assert set(andariel.candidates) == {"G0138", "G0032"}  # still reported as ambiguous
+
+
+def test_a_sentence_ending_in_a_capital_ends_there(nlp: Language, tmp_path: Path) -> None:
+    text = (
+        "Mustang Panda is known for using PlugX. In its latest campaign, the threat actor "
+        "targeted Myanmar's government with USB-borne malware, according to Check Point."
+    )
+    (attribution,) = analyze(nlp, text).attributions
+    # the profile sentence stays apart: the claim is the campaign, sourced
+    assert attribution.evidence.startswith("In its latest campaign")
+    assert (attribution.group_id, attribution.attributed_by) == ("G0129", "Check Point")
+    nlp.to_disk(tmp_path / "model")
+    loaded = spacy.load(tmp_path / "model")
+    assert [t.text for t in loaded.tokenizer("said the FBI. The U.S. and John F. Kennedy")] == [
+        "said",
+        "the",
+        "FBI",
+        ".",
+        "The",
+        "U.S.",
+        "and",
+        "John",
+        "F.",
+        "Kennedy",
+    ]
