@@ -92,6 +92,18 @@ CREDIT_TAKING = frozenset(
 # Words that deny a tie to the group outright: "unrelated to APT28", "posing as Lazarus".
 DENIAL_TRIGGERS = frozenset(["unrelated", "separate", "distinct"])
 QUESTION_WORDS = frozenset(["who", "whoever", "whether"])
+NETWORK_WORDS = frozenset(
+    [
+        "network",
+        "networks",
+        "system",
+        "systems",
+        "servers",
+        "infrastructure",
+        "environment",
+        "computers",
+    ]
+)
 DOUBLE_NEGATION = re.compile(
     r"\b(?:cannot|can ?n't|could ?n't|could not|can not|not|did ?n't|did not|have not|has not)"
     r"(?: \w+ly)? (?:rule|ruled|ruling) out\b"
@@ -1224,6 +1236,14 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
             and _near(index, positions, 12)
         ):
             offer(index, 2)  # "Killnet took credit for the outage"
+        elif word == "inside" and index and lower[index - 1] in COPULA_WORDS:
+            # "Sandworm hackers were inside the operator's network for months"
+            subject = any(
+                end < index and all(w in GROUP_NOUNS for w in lower[end : index - 1])
+                for _, end in positions
+            )
+            if subject and NETWORK_WORDS & set(lower[index + 1 : index + 8]):
+                offer(index, 1)
         elif word in {"warrant", "warrants"} and lower[index - 1 : index] == ["arrest"]:
             if _near(index, positions, 14):
                 offer(index, 2)  # "an arrest warrant for a GRU officer who belongs to APT28"

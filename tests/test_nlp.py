@@ -1159,3 +1159,14 @@ def test_a_sentence_ending_in_a_capital_ends_there(nlp: Language, tmp_path: Path
         "F.",
         "Kennedy",
     ]
+
+
+def test_hackers_inside_a_network_are_an_intrusion(nlp: Language) -> None:
+    text = (
+        "Russia's Sandworm hackers were inside the network of Ukraine's largest telecom operator "
+        "for months, the head of the SBU's cyber department told Reuters."
+    )
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.group_id, attribution.stance) == ("G0034", "asserted")
+    assert attribution.attributed_by == "the head of the SBU's cyber department"
+    assert analyze(nlp, "The APT28 report is inside the folder.").attributions == []
