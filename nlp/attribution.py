@@ -1599,7 +1599,7 @@ SPONSOR_CUE_BEFORE = re.compile(
     r"(?:sponsor\w*|backed|linked|tied|ties|affiliated|associated|connected|work(?:s|ing|ed)?\s+"
     r"(?:for|with)|on\s+behalf\s+of|steered|directed|controlled|run|operated|part|unit|units|arm|"
     r"officers?|members?|agents?|operatives|employees|contractors|belong\w*|serv\w+|tasked|"
-    r"aligned|under)\W+(?:\w+\W+){0,3}$",
+    r"aligned|under)\W+(?:\w+\W+){0,4}$",
     re.IGNORECASE,
 )
 SPONSOR_CUE_AFTER = re.compile(

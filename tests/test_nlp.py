@@ -1170,3 +1170,9 @@ def test_hackers_inside_a_network_are_an_intrusion(nlp: Language) -> None:
     assert (attribution.group_id, attribution.stance) == ("G0034", "asserted")
     assert attribution.attributed_by == "the head of the SBU's cyber department"
     assert analyze(nlp, "The APT28 report is inside the folder.").attributions == []
+
+
+def test_the_sponsor_named_with_a_possessive_country(nlp: Language) -> None:
+    text = "Kimsuky, a unit of North Korea's Reconnaissance General Bureau, targeted think tanks."
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.sponsor == "North Korea's Reconnaissance General Bureau"
