@@ -92,6 +92,9 @@ CREDIT_TAKING = frozenset(
 # Words that deny a tie to the group outright: "unrelated to APT28", "posing as Lazarus".
 DENIAL_TRIGGERS = frozenset(["unrelated", "separate", "distinct"])
 QUESTION_WORDS = frozenset(["who", "whoever", "whether"])
+DETERMINERS = frozenset(
+    "a an the this that these those its their his her our your press news".split()  # noqa: SIM905
+)
 NETWORK_WORDS = frozenset(
     [
         "network",
@@ -202,7 +205,10 @@ ACTIVITY_VERBS = frozenset(
         "registered",
         "conducted",
         "conducting",
+        "conducts",
         "carried",
+        "carrying",
+        "carries",
         "waged",
         "mounted",
         "began",
@@ -1297,7 +1303,16 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
                 )
                 offer(index, 2 if passive else 1)
         elif word in ACTIVITY_VERBS:
-            if any(end <= index and index - end <= 12 for _, end in positions):
+            # "in a press release", "the leak": after a determiner the word is a noun, and a
+            # noun of activity counts only right after the group (below)
+            noun = index > 0 and lower[index - 1] in DETERMINERS
+            # "APT41, a Chinese group that targets healthcare": a profile, not an event
+            habitual = _habitual_description(lower, index)
+            if (
+                not noun
+                and not habitual
+                and any(end <= index and index - end <= 12 for _, end in positions)
+            ):
                 offer(index, 1)
         elif word in ACTIVITY_NOUNS and any(0 <= index - end <= 1 for _, end in positions):
             offer(index, 1)  # "APT31 attacks", "Fancy Bear hacks"
@@ -1320,6 +1335,21 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
         if involvement or involved:
             offer(index, 2)
     return best
+
+
+def _habitual_description(lower: list[str], trigger: int) -> bool:
+    """'a Chinese group that targets healthcare', 'an actor which uses ...': a present-tense
+    deed in a clause describing what a group does, not an event."""
+    verb = lower[trigger]
+    if not (verb.endswith("s") and verb in ACTIVITY_VERBS):
+        return False
+    before = lower[max(0, trigger - 3) : trigger]
+    if not {"that", "which", "who"} & set(before):
+        return False
+    relative = max(
+        i for i in range(max(0, trigger - 3), trigger) if lower[i] in {"that", "which", "who"}
+    )
+    return bool(GROUP_NOUNS & set(lower[max(0, relative - 4) : relative]))
 
 
 def _listed_as_example(lower: list[str], mention: int, named: set[int]) -> bool:

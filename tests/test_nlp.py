@@ -1176,3 +1176,33 @@ def test_the_sponsor_named_with_a_possessive_country(nlp: Language) -> None:
     text = "Kimsuky, a unit of North Korea's Reconnaissance General Bureau, targeted think tanks."
     (attribution,) = analyze(nlp, text).attributions
     assert attribution.sponsor == "North Korea's Reconnaissance General Bureau"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a vendor's product news: "release" is a noun here
+        "Acme's new platform detects techniques used by APT29, Lazarus and FIN7, the company "
+        "said in a press release.",
+        # a profile: what the group does, not what it did
+        "1. APT41 - a Chinese group that targets healthcare and gaming.",
+        "APT41 is a Chinese group which uses ShadowPad.",
+    ],
+)
+def test_product_news_and_profiles_claim_nothing(nlp: Language, text: str) -> None:
+    assert analyze(nlp, text).attributions == []
+
+
+@pytest.mark.parametrize(
+    ("text", "group_id"),
+    [
+        ("APT41, a group that targets healthcare, breached a hospital chain in Ohio.", "G0096"),
+        (
+            "The group, known as Fancy Bear, has been carrying out the attack with phishing "
+            "emails, Trend Micro said.",
+            "G0007",
+        ),
+    ],
+)
+def test_an_event_next_to_a_profile_still_claims(nlp: Language, text: str, group_id: str) -> None:
+    assert by_group(analyze(nlp, text)) == {group_id: "asserted"}
