@@ -214,7 +214,15 @@ def _crawl_in_child(
     # a process group of its own: see _kill_crawl
     os.setpgrp()
     try:
+        warm = articles_expected(sources_file, database_url, overrides)
+        if warm:
+            # The workers' fork server builds the nlp pipeline (seconds) while this process
+            # imports Scrapy and fetches the feeds, instead of after the first article arrives.
+            from crawler.workers import start_fork_server
+
+            start_fork_server(_setting(overrides, "APTWATCH_NLP_KB_PATH"))
         report = _crawl(sources_file, database_url, overrides)
+        report.stats["APTWATCH_workers_started_early"] = warm
     except BaseException as error:  # everything goes back to the parent, as one message
         _send(sender, ("error", _portable(error)))
         return  # the interpreter's shutdown cleans up whatever a failed crawl left open
@@ -226,6 +234,43 @@ def _crawl_in_child(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _setting(overrides: dict[str, Any], name: str) -> Any:
+    from crawler import settings
+
+    return overrides.get(name, getattr(settings, name, None))
+
+
+def articles_expected(sources_file: str, database_url: str, overrides: dict[str, Any]) -> bool:
+    """Whether this crawl will probably analyse articles: analysis runs in worker processes and
+    one of its sources has never been crawled, or found new articles the last time. A poll of
+    quiet sources should not pay for a pipeline it will not use (2-4 s of CPU)."""
+    if "crawler.pipelines.AnalyzePipeline" not in (_setting(overrides, "ITEM_PIPELINES") or {}):
+        return False
+    if str(_setting(overrides, "APTWATCH_ANALYZE_ENABLED")).lower() in {"false", "0", "no"}:
+        return False
+    if str(_setting(overrides, "APTWATCH_WORKERS")) in {"0", "0.0"}:
+        return False
+    from storage import make_engine, make_session_factory, source_health
+
+    names = overrides.get("APTWATCH_SOURCE_NAMES") or [
+        source.name for source in load_sources(sources_file) if source.enabled
+    ]
+    engine = make_engine(database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            health = {record.name: record for record in source_health(session)}
+    except Exception:
+        # no tables yet (a first crawl migrates them) or no answer: nothing is known of these
+        # sources; a database that is really broken fails the crawl, and the server with it
+        return True
+    finally:
+        engine.dispose()
+    return any(
+        name not in health or health[name].last_success_at is None or health[name].new_articles
+        for name in names
+    )
 
 
 def _send(sender: Any, outcome: tuple[str, Any]) -> None:

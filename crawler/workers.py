@@ -169,6 +169,17 @@ def _pool_context(kb_path: str | None) -> multiprocessing.context.BaseContext:
     return context
 
 
+def start_fork_server(kb_path: str | None) -> None:
+    """Start the workers' fork server now, without waiting for it: it imports spaCy and builds the
+    pipeline (seconds) while the caller does its own start-up; the pool uses it when it starts."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    from multiprocessing import forkserver
+
+    _pool_context(kb_path)
+    forkserver.ensure_running()
+
+
 def _stop_fork_server() -> None:
     """Stop the fork server once the workers are gone: it holds a whole pipeline in memory, and
     a later pool may need another knowledge base. Stopping also waits for it, which is how the

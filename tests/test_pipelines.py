@@ -11,6 +11,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from sqlalchemy import text
 
 from aptwatch.localsite import LocalSite, serve
 from crawler.pipelines import AnalyzePipeline
-from crawler.run import CrawlError, run_crawl
+from crawler.run import CrawlError, articles_expected, run_crawl
 from crawler.workers import (
     AnalysisPool,
     AnalysisTimedOut,
@@ -32,7 +33,13 @@ from crawler.workers import (
     analyse_page,
     build_nlp,
 )
-from storage import make_engine, text_identity
+from storage import (
+    make_engine,
+    make_session_factory,
+    record_source_run,
+    text_identity,
+    upgrade_database,
+)
 
 SITE = Path(__file__).resolve().parent / "site"
 FAST = {"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0, "LOG_LEVEL": "WARNING"}
@@ -112,6 +119,9 @@ def test_pool_stores_the_same_articles_as_in_process_analysis(
 
     assert in_process.stats["APTWATCH_analysis_workers"] == 0
     assert pooled.stats["APTWATCH_analysis_workers"] == 2
+    # a first crawl analyses articles: its workers started while Scrapy did
+    assert pooled.stats["APTWATCH_workers_started_early"] is True
+    assert in_process.stats["APTWATCH_workers_started_early"] is False
     assert in_process.ok and pooled.ok
     expected = stored(in_process_db)
     assert len(expected["articles"]) == 3
@@ -394,3 +404,46 @@ def test_byline_authors_are_searched_for_pages_that_name_a_group(pipeline: Any) 
     )
     skipped = analyse_page(pipeline, plain)
     assert not skipped.mentions and skipped.extracted.authors == ()
+
+
+def test_workers_start_early_only_for_a_crawl_likely_to_analyse(tmp_path: Path) -> None:
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        "sources:\n"
+        "  - {name: Quiet, kind: feed, url: 'https://quiet.example/feed.xml'}\n"
+        "  - {name: Busy, kind: feed, url: 'https://busy.example/feed.xml'}\n",
+        encoding="utf-8",
+    )
+    db_url = f"sqlite:///{tmp_path / 'aptwatch.db'}"
+    upgrade_database(db_url)
+    assert articles_expected(str(sources), db_url, {})  # never crawled: its whole feed is new
+
+    def crawled(name: str, new_articles: int) -> None:
+        engine = make_engine(db_url)
+        try:
+            with make_session_factory(engine)() as session, session.begin():
+                now = datetime.now(UTC)
+                record_source_run(
+                    session,
+                    name,
+                    started_at=now,
+                    finished_at=now,
+                    ok=True,
+                    error=None,
+                    entries=10,
+                    new_articles=new_articles,
+                )
+        finally:
+            engine.dispose()
+
+    crawled("Quiet", 0)
+    crawled("Busy", 0)
+    assert not articles_expected(str(sources), db_url, {})  # a poll of quiet sources
+    crawled("Busy", 3)
+    assert articles_expected(str(sources), db_url, {})
+    assert not articles_expected(str(sources), db_url, {"APTWATCH_SOURCE_NAMES": ["Quiet"]})
+    # no workers to start
+    assert not articles_expected(str(sources), db_url, {"APTWATCH_WORKERS": 0})
+    assert not articles_expected(str(sources), db_url, {"ITEM_PIPELINES": {}})
+    # a database without tables yet: a first crawl
+    assert articles_expected(str(sources), f"sqlite:///{tmp_path / 'empty.db'}", {})
