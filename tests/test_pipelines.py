@@ -206,7 +206,18 @@ def test_a_crawl_ended_while_a_worker_hangs_leaves_no_process_behind(
     deadline = time.monotonic() + 10  # processes take a moment to go
     while _processes_in_my_session() - before and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _processes_in_my_session() - before == set()
+    left = _processes_in_my_session() - before
+    assert left == set(), [_describe_process(pid) for pid in left]
+
+
+def _describe_process(pid: int) -> str:
+    """A left-over process's command line and state, to tell which part of a crawl it was."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        state, parent, group = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[:3]
+    except (OSError, ValueError):
+        return f"{pid}: gone"
+    return f"{pid} state {state} parent {parent} group {group}: {command[:160]}"
 
 
 def test_pool_stops_a_stuck_worker_and_keeps_serving() -> None:
