@@ -821,16 +821,14 @@ class AttributionDetector:
                 if country:
                     country_by_group.setdefault(group_id, country)
                 only_borrowed = all((span.start, span.end) in borrowed for span in spans)
-                if len(per_group) == 1:
-                    # "PwC said the group had mounted attacks ... called Operation Cloud Hopper":
-                    # "the group" in a sentence about one group is that group too.
-                    spans = spans + _referring_phrases(sent, spans)
+                referring = _referring_phrases(sent, spans) if len(per_group) == 1 else []
                 claim = self._judge(
                     sent,
                     spans,
                     group_id,
                     len(per_group),
                     only_borrowed,
+                    referring=referring,
                     named_tokens={
                         i - sent.start
                         for s in by_sentence[sent_start]
@@ -899,13 +897,22 @@ class AttributionDetector:
         groups_in_sentence: int,
         only_borrowed: bool = False,
         named_tokens: set[int] | None = None,
+        referring: list[Span] | None = None,
     ) -> Claim:
         lower = [token.lower_ for token in sent]
-        positions = [(span.start - sent.start, span.end - sent.start) for span in spans]
         first = spans[0]
         evidence = sent.text.strip()
         alias = first.text
+        positions = [(span.start - sent.start, span.end - sent.start) for span in spans]
         trigger = None if only_borrowed else _find_trigger(lower, positions)
+        if referring and not only_borrowed and trigger is None:
+            # "PwC said the group had mounted attacks ... called Operation Cloud Hopper": "the
+            # group" in a sentence about one group is that group too; but a claim about the
+            # name itself comes first ("did not name the group responsible, but other firms
+            # pointed to APT10")
+            spans = spans + referring
+            positions = [(span.start - sent.start, span.end - sent.start) for span in spans]
+            trigger = _find_trigger(lower, positions)
         base = Claim(
             group_id=group_id,
             start=first.start,

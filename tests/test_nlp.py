@@ -1206,3 +1206,11 @@ def test_product_news_and_profiles_claim_nothing(nlp: Language, text: str) -> No
 )
 def test_an_event_next_to_a_profile_still_claims(nlp: Language, text: str, group_id: str) -> None:
     assert by_group(analyze(nlp, text)) == {group_id: "asserted"}
+
+
+def test_a_claim_about_the_name_outranks_an_unnamed_group_in_its_sentence(nlp: Language) -> None:
+    text = (
+        "Kaspersky, which first reported the campaign, did not name the group responsible, but "
+        "other firms have pointed to APT10."
+    )
+    assert by_group(analyze(nlp, text)) == {"G0045": "asserted"}
