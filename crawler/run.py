@@ -131,7 +131,7 @@ def run_crawl(
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(
         target=_crawl_in_child,
-        args=(str(Path(sources_file).resolve()), database_url, dict(settings or {}), sender),
+        args=(str(Path(sources_file).resolve()), enabled, database_url, settings, sender),
         name="aptwatch-crawl",
     )
     process.start()
@@ -209,12 +209,16 @@ def _kill_crawl(process: BaseProcess) -> None:
 
 
 def _crawl_in_child(
-    sources_file: str, database_url: str, overrides: dict[str, Any], sender: Any
+    sources_file: str,
+    source_names: list[str],
+    database_url: str,
+    overrides: dict[str, Any],
+    sender: Any,
 ) -> None:
     # a process group of its own: see _kill_crawl
     os.setpgrp()
     try:
-        warm = articles_expected(sources_file, database_url, overrides)
+        warm = articles_expected(source_names, database_url, overrides)
         if warm:
             # The workers' fork server builds the nlp pipeline (seconds) while this process
             # imports Scrapy and fetches the feeds, instead of after the first article arrives.
@@ -242,10 +246,13 @@ def _setting(overrides: dict[str, Any], name: str) -> Any:
     return overrides.get(name, getattr(settings, name, None))
 
 
-def articles_expected(sources_file: str, database_url: str, overrides: dict[str, Any]) -> bool:
-    """Whether this crawl will probably analyse articles: analysis runs in worker processes and
-    one of its sources has never been crawled, or found new articles the last time. A poll of
-    quiet sources should not pay for a pipeline it will not use (2-4 s of CPU)."""
+def articles_expected(
+    source_names: Collection[str], database_url: str, overrides: dict[str, Any]
+) -> bool:
+    """Whether a crawl of ``source_names`` will probably analyse articles: analysis runs in
+    worker processes and one of the sources has never been crawled, or found new articles the
+    last time. A poll of quiet sources should not pay for a pipeline it will not use (2-4 s of
+    CPU)."""
     if "crawler.pipelines.AnalyzePipeline" not in (_setting(overrides, "ITEM_PIPELINES") or {}):
         return False
     if str(_setting(overrides, "APTWATCH_ANALYZE_ENABLED")).lower() in {"false", "0", "no"}:
@@ -254,9 +261,6 @@ def articles_expected(sources_file: str, database_url: str, overrides: dict[str,
         return False
     from storage import make_engine, make_session_factory, source_health
 
-    names = overrides.get("APTWATCH_SOURCE_NAMES") or [
-        source.name for source in load_sources(sources_file) if source.enabled
-    ]
     engine = make_engine(database_url)
     try:
         with make_session_factory(engine)() as session:
@@ -269,7 +273,7 @@ def articles_expected(sources_file: str, database_url: str, overrides: dict[str,
         engine.dispose()
     return any(
         name not in health or health[name].last_success_at is None or health[name].new_articles
-        for name in names
+        for name in source_names
     )
 
 

@@ -92,7 +92,8 @@ CREDIT_TAKING = frozenset(
 # Words that deny a tie to the group outright: "unrelated to APT28", "posing as Lazarus".
 DENIAL_TRIGGERS = frozenset(["unrelated", "separate", "distinct"])
 QUESTION_WORDS = frozenset(["who", "whoever", "whether"])
-DETERMINERS = frozenset(
+# Words after which a deed word ("release", "leak", "attack") is a noun: "in a press release".
+NOUN_MARKERS = frozenset(
     "a an the this that these those its their his her our your press news".split()  # noqa: SIM905
 )
 NETWORK_WORDS = frozenset(
@@ -1312,7 +1313,7 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
         elif word in ACTIVITY_VERBS:
             # "in a press release", "the leak": after a determiner the word is a noun, and a
             # noun of activity counts only right after the group (below)
-            noun = index > 0 and lower[index - 1] in DETERMINERS
+            noun = index > 0 and lower[index - 1] in NOUN_MARKERS
             # "APT41, a Chinese group that targets healthcare": a profile, not an event
             habitual = _habitual_description(lower, index)
             if (

@@ -232,6 +232,11 @@ DETERMINERS = frozenset(
     one""".split()  # noqa: SIM905
 )
 BLAME_VERBS = frozenset(["attributed", "linked", "tied", "attribute", "attributes", "attributing"])
+# What stands between a name and "behind": "was", "could be", "may have been", "is likely".
+BEHIND_AUXILIARIES = frozenset(
+    """is are was were be been being could may might must would will has have had also likely
+    probably possibly reportedly allegedly believed thought suspected to""".split()  # noqa: SIM905
+)
 # Verbs whose object is the one blamed: "Ukraine blamed Sandworm for the attack".
 BLAMING_VERBS = frozenset(
     ["blamed", "blames", "blaming", "blame", "accused", "accuses", "accusing", "accuse"]
@@ -689,13 +694,6 @@ def _behind_intrusion(span: Span) -> bool:
     if index == span.end or index >= span.sent.end or doc[index].lower_ != "behind":
         return False
     return _about_intrusions(span, exclude=index) and not _about_fiction(span)
-
-
-# What stands between a name and "behind": "was", "could be", "may have been", "is likely".
-BEHIND_AUXILIARIES = frozenset(
-    """is are was were be been being could may might must would will has have had also likely
-    probably possibly reportedly allegedly believed thought suspected to""".split()  # noqa: SIM905
-)
 
 
 def _catalogue_name(mention: _Mention) -> bool:

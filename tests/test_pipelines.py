@@ -418,16 +418,10 @@ def test_byline_authors_are_searched_for_pages_that_name_a_group(pipeline: Any) 
 
 
 def test_workers_start_early_only_for_a_crawl_likely_to_analyse(tmp_path: Path) -> None:
-    sources = tmp_path / "sources.yaml"
-    sources.write_text(
-        "sources:\n"
-        "  - {name: Quiet, kind: feed, url: 'https://quiet.example/feed.xml'}\n"
-        "  - {name: Busy, kind: feed, url: 'https://busy.example/feed.xml'}\n",
-        encoding="utf-8",
-    )
+    sources = ["Quiet", "Busy"]
     db_url = f"sqlite:///{tmp_path / 'aptwatch.db'}"
     upgrade_database(db_url)
-    assert articles_expected(str(sources), db_url, {})  # never crawled: its whole feed is new
+    assert articles_expected(sources, db_url, {})  # never crawled: its whole feed is new
 
     def crawled(name: str, new_articles: int) -> None:
         engine = make_engine(db_url)
@@ -449,12 +443,12 @@ def test_workers_start_early_only_for_a_crawl_likely_to_analyse(tmp_path: Path) 
 
     crawled("Quiet", 0)
     crawled("Busy", 0)
-    assert not articles_expected(str(sources), db_url, {})  # a poll of quiet sources
+    assert not articles_expected(sources, db_url, {})  # a poll of quiet sources
     crawled("Busy", 3)
-    assert articles_expected(str(sources), db_url, {})
-    assert not articles_expected(str(sources), db_url, {"APTWATCH_SOURCE_NAMES": ["Quiet"]})
+    assert articles_expected(sources, db_url, {})
+    assert not articles_expected(["Quiet"], db_url, {})
     # no workers to start
-    assert not articles_expected(str(sources), db_url, {"APTWATCH_WORKERS": 0})
-    assert not articles_expected(str(sources), db_url, {"ITEM_PIPELINES": {}})
+    assert not articles_expected(sources, db_url, {"APTWATCH_WORKERS": 0})
+    assert not articles_expected(sources, db_url, {"ITEM_PIPELINES": {}})
     # a database without tables yet: a first crawl
-    assert articles_expected(str(sources), f"sqlite:///{tmp_path / 'empty.db'}", {})
+    assert articles_expected(sources, f"sqlite:///{tmp_path / 'empty.db'}", {})
