@@ -24,6 +24,9 @@ def name_variants(name: str) -> list[str]:
     parts = [part for part in re.split(r"[\s\-\u2010-\u2015]+", base) if part]
     if len(parts) > 1:
         variants += [" ".join(parts), "-".join(parts), "".join(parts)]
+    # Tokenised text (CTI corpora, text taken from PDFs) spaces out hyphens: "APT-C - 36".
+    if "-" in base:
+        variants.append(" ".join(base.replace("-", " - ").split()))
     # "APT29" is also written "APT 29" and "APT-29".
     letters_digits = re.fullmatch(r"([A-Za-z]{2,})(\d+)", base)
     if letters_digits:

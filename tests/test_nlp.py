@@ -793,6 +793,21 @@ def test_a_joined_name_written_apart_without_evidence_is_no_mention(
     assert analyze(nlp, text).mentions == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "APT-C - 36 has targeted Colombian government institutions.",
+        "APT - C - 36 has targeted Colombian government institutions.",
+    ],
+)
+def test_a_hyphenated_name_with_spaced_hyphens_is_found(nlp: Language, text: str) -> None:
+    # tokenised CTI corpora and text taken from PDFs space out hyphens
+    result = analyze(nlp, text)
+    assert [(m.group_id, text[m.start : m.end]) for m in result.mentions] == [
+        ("G0099", text.split(" has")[0])
+    ]
+
+
 def test_a_false_flag_under_a_joined_name_written_apart_is_negated(nlp: Language) -> None:
     result = analyze(
         nlp,
