@@ -123,6 +123,13 @@ WITHHOLDING = re.compile(
     r"(?:\b(?:declin|refus|reluctan|unwilling|hesita)\w*|\byet) to(?: \w+ly)?$"
     r"|\bshort of(?: \w+ly)?$|\bwithout(?: \w+ly)?$"
 )
+# A claim reported only to be rejected: "dismissed reports that", "rejected accusations that",
+# "called the allegations baseless".
+DISMISSAL = re.compile(
+    r"\b(?:dismiss|reject|refut|disput|deni|den(?:y|ies)|deride|derided|brush)\w*(?: \w+){0,2}"
+    r" (?:reports?|claims?|accusations?|allegations?|suggestions?|speculation|assertions?)\b"
+    r"|\b(?:baseless|groundless|unfounded|fabricated)\b"
+)
 GROUP_NOUNS = frozenset(["group", "hackers", "gang", "crew", "actor", "team", "apt"])
 COPULA_WORDS = frozenset(["is", "are", "was", "were", "be", "been", "being"])
 FALSE_FLAG_WORDS = frozenset(
@@ -383,6 +390,10 @@ HEDGE_WORDS = frozenset(
         "hallmarks",
         "hallmark",
         "fingerprints",
+        "speculated",
+        "speculate",
+        "speculates",
+        "speculation",
     ]
 )
 HEDGE_PHRASES = ("moderate confidence", "low confidence")
@@ -496,12 +507,24 @@ PASSIVE_AGENT = re.compile(
     r"(?P<who>(?:(?:[Tt]he|[Aa]n?)\s+)?(?:(?:[\w.&'\u2019-]+),?\s+){0,9}?[\w.&'\u2019-]+)"
     r"(?=\s*(?:[;:()]|\.(?:\s|$)|$)|\s+(?:of|as|to|in|for|on|after|last|this|with|and\s+(?:is|was))\b)"
 )
+# "The attack was attributed to APT31 by the Czech government."
+PASSIVE_AGENT_AFTER_GROUP = re.compile(
+    r"\b(?:accused|blamed|attributed|linked|tied|traced|pinned)\s+(?:to|on)\s+"
+    r"[^,;:()\"\u201c\u201d]{1,60}?\s+by\s+"
+    r"(?P<who>(?:(?:[Tt]he|[Aa]n?)\s+)?(?:(?:[\w.&'\u2019-]+),?\s+){0,9}?[\w.&'\u2019-]+)"
+    r"(?=\s*(?:[,;:()]|\.(?:\s|$)|$)|\s+(?:of|as|in|for|on|after|last|this|with)\b)"
+)
 SUBJECT_SPEAKER = re.compile(
     rf"(?:^|[,;:\u201c\"(]\s*|\b(?:and|but|as|while|after|when|that|which|cited|citing|quoted|"
     rf"quoting|Meanwhile|However|Last\s+\w+|Earlier|Today|Now)\s+)(?P<who>{_ATTRIBUTOR})\s+"
     rf"(?:has\s+|have\s+|had\s+|also\s+|now\s+|publicly\s+|formally\s+|officially\s+|strongly\s+|"
     rf"previously\s+|later\s+|first\s+|recently\s+|earlier\s+|(?:on|last)\s+\w+\s+)?"
     rf"(?:{REPORTING_VERBS}|{REPORTING_PARTICIPLES})\b"
+)
+# "Cybersecurity firm Mandiant, owned by Google, said ...": the speaker, an aside, the verb.
+ASIDE_SPEAKER = re.compile(
+    rf"(?:^|[;:\u201c\"(]\s*|\b(?:and|but|while)\s+)(?P<who>{_ATTRIBUTOR}),\s+"
+    rf"[^,;:()\"\u201c\u201d]{{3,80}},\s+(?:has\s+|have\s+|also\s+)?(?:{REPORTING_VERBS})\b"
 )
 # A named organisation introduced as one: "cybersecurity firm F-Secure", "Group-IB, a security
 # company", "researchers at Kaspersky".
@@ -685,6 +708,26 @@ COUNTRY_NAMES = {
     "LB": "Lebanon",
     "PS": "Palestine",
     "AE": "United Arab Emirates",
+    "AT": "Austria",
+    "BR": "Brazil",
+    "DZ": "Algeria",
+    "EG": "Egypt",
+    "ES": "Spain",
+    "FR": "France",
+    "ID": "Indonesia",
+    "IQ": "Iraq",
+    "IT": "Italy",
+    "KE": "Kenya",
+    "KZ": "Kazakhstan",
+    "LY": "Libya",
+    "MA": "Morocco",
+    "MY": "Malaysia",
+    "NG": "Nigeria",
+    "RO": "Romania",
+    "SG": "Singapore",
+    "SY": "Syria",
+    "TN": "Tunisia",
+    "TW": "Taiwan",
 }
 ANAPHORA = re.compile(
     r"\b(?:[Tt]he|[Tt]his|[Tt]hat|[Tt]hese)\s+(?:same\s+)?"
@@ -763,6 +806,7 @@ class AttributionDetector:
         # The group facts (country, sponsor) live in the alias filter's knowledge base, so the
         # two components can never disagree about them.
         self._nlp = nlp
+        self._sponsor_states_of: tuple[object, frozenset[str]] | None = None
 
     def _group(self, group_id: str) -> Group | None:
         if "aptwatch_alias_filter" not in self._nlp.pipe_names:
@@ -779,9 +823,21 @@ class AttributionDetector:
             return None
         if group.sponsor:
             return str(group.sponsor)
-        if group.country:
-            return COUNTRY_NAMES.get(group.country, group.country)
-        return None
+        # A group's country is where it operates from, which makes that state its likely sponsor
+        # only where the sources name that state as some group's sponsor: a Nigerian fraud gang
+        # has a country, not a sponsor.
+        country = COUNTRY_NAMES.get(group.country or "")
+        return country if country in self._sponsor_states() else None
+
+    def _sponsor_states(self) -> frozenset[str]:
+        kb = self._nlp.get_pipe("aptwatch_alias_filter").kb  # type: ignore[attr-defined]
+        if self._sponsor_states_of is None or self._sponsor_states_of[0] is not kb:
+            sponsors = [str(g.sponsor) for g in kb if g.sponsor]
+            states = frozenset(
+                name for name in COUNTRY_NAMES.values() if any(s.startswith(name) for s in sponsors)
+            )
+            self._sponsor_states_of = (kb, states)
+        return self._sponsor_states_of[1]
 
     def to_disk(self, path: str | Path, *, exclude: Iterable[str] = ()) -> None:
         Path(path).mkdir(parents=True, exist_ok=True)  # all state is in the code and the KB pipe
@@ -945,6 +1001,8 @@ class AttributionDetector:
         mention_index = min(positions, key=lambda p: abs(p[0] - trigger_index))[0]
         if {"whether", "if"} & set(lower[max(0, mention_index - 2) : mention_index]):
             return base  # "unclear whether APT28 was behind the attack" asks, it does not claim
+        if all(_likeness_after(lower, end) for _, end in positions):
+            return base  # "a Lazarus-style attack" is like the group's, not the group's
         if (
             strength < 2
             and groups_in_sentence > 1
@@ -1345,6 +1403,18 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
     return best
 
 
+LIKENESS_SUFFIXES = frozenset(["style", "like", "esque", "inspired", "type", "styled"])
+
+
+def _likeness_after(lower: list[str], end: int) -> bool:
+    """'Lazarus-style', 'APT28-like': a comparison with the group."""
+    return (
+        lower[end : end + 1] == ["-"]
+        and lower[end + 1 : end + 2] != []
+        and (lower[end + 1] in LIKENESS_SUFFIXES)
+    )
+
+
 def _habitual_description(lower: list[str], trigger: int) -> bool:
     """'a Chinese group that targets healthcare', 'an actor which uses ...': a present-tense
     deed in a clause describing what a group does, not an event."""
@@ -1407,7 +1477,7 @@ def _stance(lower: list[str], mention: int, trigger: int, positions: list[tuple[
     text = " ".join(window)
     if DOUBLE_NEGATION.search(text):
         return "hedged"  # "cannot rule out that APT28 was involved": a possibility
-    if any(phrase in text for phrase in NEGATION_PHRASES):
+    if any(phrase in text for phrase in NEGATION_PHRASES) or DISMISSAL.search(text):
         return "negated"
     if WITHHOLDING.search(" ".join(lower[max(0, trigger - 4) : trigger])):
         return "negated"
@@ -1448,6 +1518,9 @@ def _stance(lower: list[str], mention: int, trigger: int, positions: list[tuple[
     return "asserted"
 
 
+RELATIVE_PRONOUNS = frozenset({"who", "whom", "whose"})
+
+
 def _clean_attributor(raw: str, aliases: list[str]) -> str | None:
     who = " ".join(raw.split()).strip(" ,;:\"\u201c\u201d'\u2019")
     if who.endswith(".") and "." not in who.split()[-1][:-1]:
@@ -1455,8 +1528,15 @@ def _clean_attributor(raw: str, aliases: list[str]) -> str | None:
     who = re.sub(
         r"^(?:and|but|as|while|after|when|that|which|cited|citing|quoted|quoting)\s+", "", who
     )
-    if not who or who.split()[0].lower() in PRONOUNS | PREPOSITIONS:
-        return None  # "it", or "In a report published today" (an adverbial, not a speaker)
+    if not who or who.split()[0].lower() in PRONOUNS | PREPOSITIONS | RELATIVE_PRONOUNS:
+        # "it", "In a report published today" (an adverbial, not a speaker), "whom Microsoft
+        # tracks as" (a naming, not a claim)
+        return None
+    words = who.split()
+    if all(word.lower() in {"the", "a", "an"} for word in words):
+        return None  # "The suspected ... group": an adjective read as a verb
+    if any(word.lower() in ACTIVITY_VERBS for word in words):
+        return None  # "said the hackers breached the ministry": the claim, not its speaker
     if any(alias.lower() in who.lower() for alias in aliases):
         return None
     if not re.search(r"[A-Z]", who) and not re.search(rf"\b(?:{ATTRIBUTOR_HEADS})\b", who):
@@ -1572,7 +1652,9 @@ def _attributor(sentence: str, aliases: list[str]) -> str | None:
         QUOTE_SPEAKER,
         INVERTED_SPEAKER,
         PASSIVE_AGENT,
+        PASSIVE_AGENT_AFTER_GROUP,
         SUBJECT_SPEAKER,
+        ASIDE_SPEAKER,
         ONE_OF_SPEAKER,
         CAME_FROM,
         LED_TO_CONCLUDE,
@@ -1580,13 +1662,27 @@ def _attributor(sentence: str, aliases: list[str]) -> str | None:
         INVERTED_CLAUSE_SPEAKER,
     ):
         found = [
-            (_affiliation(sentence, match) or who, match.group(0).split()[-1].lower())
+            (
+                _affiliation(sentence, match) or _list_head(sentence, match) + who,
+                match.group(0).split()[-1].lower(),
+            )
             for match in pattern.finditer(sentence)
             if (who := _clean_attributor(match.group("who"), aliases))
         ]
         if found:
             return next((who for who, verb in found if verb in ATTRIBUTING_VERBS), found[0][0])
     return None
+
+
+# "the NSA, FBI and CISA said": the names before the last two of a list of speakers.
+LIST_HEAD = re.compile(rf"(?:(?:[Tt]he\s+)?{_NAME_WORD},\s+)+$")
+
+
+def _list_head(sentence: str, match: re.Match[str]) -> str:
+    if " and " not in match.group("who"):
+        return ""
+    head = LIST_HEAD.search(sentence, 0, match.start("who"))
+    return head.group(0) if head else ""
 
 
 # "..., said Lisa Brown, an analyst at Mandiant.": the speaker's organisation.
@@ -1664,8 +1760,22 @@ def _agency(text: str) -> str | None:
     return None
 
 
+# "breached Russian government networks": the country of the victim, not of the sponsor.
+VICTIM_AFTER_COUNTRY = re.compile(
+    r"^\W*(?:networks?|systems?|agenc(?:y|ies)|ministr(?:y|ies)|officials|"
+    r"websites?|servers?|entities|institutions|organi[sz]ations|targets|victims|departments?|"
+    r"computers|email|accounts|employees|staff)\b",
+    re.IGNORECASE,
+)
+
+
 def _country_sponsor(text: str) -> str | None:
     for pattern, country in COUNTRY_SPONSOR:
-        if pattern.search(text):
+        for match in pattern.finditer(text):
+            before = text[max(0, match.start() - 60) : match.start()]
+            if VICTIM_CUE_BEFORE.search(before) or VICTIM_AFTER_COUNTRY.search(
+                text[match.end() : match.end() + 40]
+            ):
+                continue
             return country
     return None

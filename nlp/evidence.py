@@ -214,6 +214,10 @@ STATE_FORCES = frozenset(
     """gru fsb svr mss pla kgb rgb military intelligence army armed""".split()  # noqa: SIM905
 )
 # Words that end a noun phrase before its head: "Silence is golden for the group".
+# Verbs that end an appositive phrase: "Tick, a Japanese startup, said ...".
+APPOSITIVE_ENDS = frozenset(
+    "said says told announced reported stated confirmed added warned disclosed".split()  # noqa: SIM905
+)
 PHRASE_BREAKS = frozenset(
     """, ; : which that who whose but for with from in on at by against than to into about
     of""".split()  # noqa: SIM905
@@ -425,6 +429,10 @@ class AliasFilter:
             needs = kb.needs_evidence(span.text) or _split_from_joined_name(span, groups)
             if not needs and _thing_sense(span):
                 continue  # many groups share their name with their malware ("NetTraveler")
+            if _group_of_things(span):
+                continue  # "The Cobalt Group of companies": a conglomerate
+            if not needs and _start_of_a_longer_name(span):
+                continue  # "White Bear Lake police": a town, not Turla's "White Bear"
             if (
                 not needs
                 and _lower_case_coined_name(span, groups)
@@ -461,8 +469,8 @@ class AliasFilter:
                     continue
                 key = normalise_name(mention.span.text)
                 by_context = [g for g in mention.groups if g.id in confirmed_groups]
-                if _followed_by_name_word(mention.span):
-                    continue  # "the group's Cobalt Strike installation"
+                if _followed_by_name_word(mention.span) or _modifies_people(mention.span):
+                    continue  # "the group's Cobalt Strike installation", "Lead investigators"
                 if (
                     _has_cue(mention.span)
                     or _distinctive_capitals(mention)
@@ -798,6 +806,8 @@ def _defined_as_actor(span: Span) -> bool:
             return bool(following & STATE_FORCES) and not _about_fiction(span)
         if word in PHRASE_BREAKS and not (word == "," and seen_article):
             return False
+        if word in APPOSITIVE_ENDS:
+            return False  # "Tick, a Japanese startup, said hackers ...": the phrase has ended
     return False
 
 
@@ -967,6 +977,68 @@ def _listed_with_a_group(span: Span, group_tokens: set[int]) -> bool:
         if joined and index in group_tokens:
             return True
     return False
+
+
+PEOPLE_FOLLOWERS = frozenset(
+    """said say says told believe believed found were are have had of at from in with who
+    , .""".split()  # noqa: SIM905
+)
+_AGENT_PLURAL = re.compile(r"[a-z]+(?:ers|ors|ists|ians|ants|ents)")
+
+
+def _modifies_people(span: Span) -> bool:
+    """'Lead investigators', 'Sandworm riders', 'Cobalt miners': the word qualifies the people
+    named after it; 'Turla operators' and 'Lazarus members' are the group's own people."""
+    doc = span.doc
+    if span.end + 1 >= span.sent.end or span.text.isupper():
+        return False
+    following = doc[span.end]
+    word = following.lower_
+    # the people are the subject or head of a phrase ("Lead investigators said", "Sandworm
+    # riders of Arrakis"); "LYCEUM delivers weaponized maldocs" is a verb ending the same way
+    return (
+        following.is_lower
+        and doc[span.end + 1].lower_ in PEOPLE_FOLLOWERS
+        and bool(_AGENT_PLURAL.fullmatch(word))
+        and word not in CUE_WORDS
+        and word not in ACTOR_NOUNS
+        and word not in ACTOR_BELONGINGS
+        and word not in OWNED_THROUGH_OF
+    )
+
+
+def _group_of_things(span: Span) -> bool:
+    """'The Cobalt Group of companies', 'the Lotus Group of hotels'."""
+    doc = span.doc
+    return (
+        span[-1].lower_ == "group"
+        and span.end + 1 < span.sent.end
+        and doc[span.end].lower_ == "of"
+        and doc[span.end + 1].is_lower
+        and doc[span.end + 1].lower_ not in CUE_WORDS
+    )
+
+
+# Heads of place and institution names: "White Bear Lake", "Fancy Bear Street".
+PLACE_HEADS = frozenset(
+    """lake lakes river mountain mountains street road avenue county city island islands park bay
+    hills hill valley beach creek school university college hospital church airport hotel station
+    township village district""".split()  # noqa: SIM905
+)
+
+
+def _start_of_a_longer_name(span: Span) -> bool:
+    """A name of plain capitalised words ("White Bear") continued by the head of a place name
+    ("White Bear Lake police") is part of the place's name."""
+    following = _word_after(span)
+    return (
+        len(span) > 1
+        and following is not None
+        and following.i == span.end
+        and following.is_title
+        and following.lower_ in PLACE_HEADS
+        and all(_PLAIN_CAPITALISED.fullmatch(token.text) for token in span)
+    )
 
 
 def _followed_by_name_word(span: Span) -> bool:

@@ -243,6 +243,25 @@ def test_round_trip_through_disk_in_a_fresh_process(
             "for the breach.",
             "the Dutch government",
         ),
+        ("The attack was attributed to APT31 by the Czech government.", "the Czech government"),
+        (
+            "Cybersecurity firm Mandiant, owned by Google, said APT31 breached the ministry.",
+            "Mandiant",
+        ),
+        (
+            "In a joint advisory, the NSA, FBI and CISA said APT28 breached routers worldwide.",
+            "the NSA, FBI and CISA",
+        ),
+        (
+            "Microsoft, which tracks the group as Violet Typhoon, said the hackers breached the "
+            "ministry.",
+            "Microsoft",
+        ),
+        (
+            "The hackers, whom Microsoft tracks as Violet Typhoon, breached the ministry, the "
+            "government said.",
+            "the government",
+        ),
     ],
 )
 def test_attributor_is_the_speaker_of_the_claim(nlp: Language, text: str, attributor: str) -> None:
@@ -493,6 +512,83 @@ def test_look_alike_words_do_not_negate(nlp: Language, text: str) -> None:
 def test_asking_who_was_behind_is_not_a_claim(nlp: Language) -> None:
     text = "It is not possible to say who was behind the so-called APT10 yet."
     assert "asserted" not in by_group(analyze(nlp, text)).values()
+
+
+def test_a_sentence_without_a_speaker_names_none(nlp: Language) -> None:
+    # "The suspected" is an adjective, not "The" suspecting anyone
+    text = "The suspected Chinese state-sponsored group APT41 breached the ministry."
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.attributed_by is None
+
+
+@pytest.mark.parametrize(
+    ("text", "sponsor"),
+    [
+        ("APT31 breached Russian government networks, researchers said.", "China"),
+        ("Patchwork hackers breached Pakistani government networks.", "India"),
+        (
+            "APT28 hackers breached Chinese military computers.",
+            "Russia's GRU (Unit 26165)",
+        ),
+    ],
+)
+def test_the_victims_country_is_not_the_sponsor(nlp: Language, text: str, sponsor: str) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.sponsor == sponsor
+
+
+def test_a_crime_group_has_no_state_sponsor(nlp: Language) -> None:
+    # SilverTerrier operates from Nigeria; no source names Nigeria as any group's sponsor
+    text = "Researchers said SilverTerrier hackers stole millions through business email fraud."
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.sponsor is None
+
+
+def test_every_country_of_the_knowledge_base_has_a_name(nlp: Language) -> None:
+    from nlp.attribution import COUNTRY_NAMES
+    from nlp.kb import KnowledgeBase
+
+    codes = {group.country for group in KnowledgeBase.load(None) if group.country}
+    assert codes <= set(COUNTRY_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("text", "stance"),
+    [
+        ("The ministry dismissed reports that APT31 was behind the intrusion.", "negated"),
+        (
+            "The Kremlin rejected accusations that Sandworm hackers carried out the attack.",
+            "negated",
+        ),
+        (
+            "Researchers have not attributed the attack to any known group, though some "
+            "speculated about APT10.",
+            "hedged",
+        ),
+    ],
+)
+def test_a_rejected_or_speculative_claim_does_not_assert(
+    nlp: Language, text: str, stance: str
+) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.stance == stance
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Lead investigators said the attackers breached the ministry through a phishing email.",
+        "White Bear Lake police said hackers breached the city's network.",
+        "Tick, a Japanese startup, said hackers breached its app.",
+        "The Cobalt Group of companies said hackers breached its payroll system last week.",
+        "The hackers used a Lazarus-style attack.",
+        "The intruders relied on APT28-like techniques to breach the network.",
+    ],
+)
+def test_a_name_that_only_looks_like_a_claimed_actor_raises_nothing(
+    nlp: Language, text: str
+) -> None:
+    assert analyze(nlp, text).attributions == []
 
 
 def test_a_victim_agency_is_not_the_sponsor(nlp: Language) -> None:
