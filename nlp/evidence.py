@@ -204,6 +204,16 @@ FICTION_WORDS = frozenset(
     """film films movie movies novel novels fiction book books episode episodes sitcom album
     song songs band puppet theatre theater musical starring sequel trilogy novelist""".split()  # noqa: SIM905
 )
+# Words that only a text about computers uses; a text with fiction words and none of these is
+# about the fiction ("the Sandworm breaches the dunes" in a film review).
+COMPUTING_WORDS = frozenset(
+    """malware backdoor backdoors trojan trojans exploit exploits vulnerability vulnerabilities
+    phishing spearphishing spear-phishing ransomware spyware botnet hacker hackers hacking
+    hacked network networks server servers computer computers software data email emails
+    password passwords credentials apt espionage cyberespionage intrusion intrusions
+    infosec cybersecurity security""".split()  # noqa: SIM905
+)
+_FICTION_TEXT_KEY = "aptwatch_fiction_text"
 # "a very active attack group", "a well-resourced, highly dedicated cyberespionage group".
 ACTOR_NOUNS = frozenset(
     """group groups actor actors gang gangs crew collective hackers hacktivists cybercriminals
@@ -957,7 +967,19 @@ def _about_malice(span: Span, exclude: int = -1) -> bool:
 
 
 def _about_fiction(span: Span) -> bool:
-    return any(token.lower_ in FICTION_WORDS for token in span.sent)
+    """The sentence speaks of a film or a book, or the whole text does and never of computers:
+    "When the Sandworm breaches the dunes ..." in a review of the film."""
+    if any(token.lower_ in FICTION_WORDS for token in span.sent):
+        return True
+    doc = span.doc
+    verdict = doc.user_data.get(_FICTION_TEXT_KEY)
+    if verdict is None:
+        words = {token.lower_ for token in doc}
+        verdict = bool(words & FICTION_WORDS) and not (
+            words & COMPUTING_WORDS or any(word.startswith(("cyber", "cve-")) for word in words)
+        )
+        doc.user_data[_FICTION_TEXT_KEY] = verdict
+    return bool(verdict)
 
 
 def _listed_with_a_group(span: Span, group_tokens: set[int]) -> bool:

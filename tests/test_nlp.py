@@ -591,6 +591,28 @@ def test_a_name_that_only_looks_like_a_claimed_actor_raises_nothing(
     assert analyze(nlp, text).attributions == []
 
 
+DUNE_REVIEW = (
+    "Denis Villeneuve's sequel is a triumph.\n\n"
+    "In the film's best sequence, Paul Atreides rides a Sandworm for the first time while "
+    "Harkonnen soldiers attack the Fremen.\n\n"
+    "When the Sandworm breaches the dunes and swallows a spice harvester, the audience gasps."
+)
+
+
+def test_a_film_review_raises_nothing_even_where_its_sentence_names_no_film(
+    nlp: Language,
+) -> None:
+    assert analyze(nlp, DUNE_REVIEW, title="Dune: Part Two review").attributions == []
+
+
+def test_a_security_story_that_mentions_a_film_still_attributes(nlp: Language) -> None:
+    text = (
+        "Hackers leaked the studio's unreleased film before its premiere.\n\n"
+        "Sandworm breached the studio's network in March, investigators said."
+    )
+    assert [a.group_id for a in analyze(nlp, text).attributions] == ["G0034"]
+
+
 def test_a_victim_agency_is_not_the_sponsor(nlp: Language) -> None:
     text = (
         "The hacker group Shadow Brokers leaked exploits stolen from the National Security Agency."
