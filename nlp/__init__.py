@@ -3,6 +3,8 @@ to them. ``build_pipeline()`` builds the spaCy pipeline; ``analyze()`` runs it o
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -10,6 +12,7 @@ from nlp.attribution import ATTRIBUTIONS_KEY
 from nlp.errors import KnowledgeBaseError, NlpError
 from nlp.evidence import GROUPS_KEY, AliasFilter
 from nlp.kb import Group, KnowledgeBase, load_groups
+from nlp.names import plain_forms
 from nlp.pipeline import (
     CONTEXT_PARAGRAPHS_AFTER,
     CONTEXT_PARAGRAPHS_BEFORE,
@@ -60,22 +63,34 @@ def analyze(
         raise NlpError(f"title must be a string or None, not {type(title).__name__}")
     alias_filter = _alias_filter(nlp)
     prefix = f"{title.strip()}{TITLE_SEPARATOR}" if title and title.strip() else ""
-    full_text = prefix + text
+    plain = plain_forms(text)
+    result = _analyze(nlp, alias_filter, plain_forms(prefix) + plain, len(prefix), whole_text)
+    if plain == text:
+        return result
+    # a mention quotes the text as written, "APT\u201131" and not the plain form it was found by
+    return replace(
+        result, mentions=[replace(m, alias=text[m.start : m.end]) for m in result.mentions]
+    )
+
+
+def _analyze(
+    nlp: Language, alias_filter: AliasFilter, full_text: str, title_length: int, whole_text: bool
+) -> AnalysisResult:
     if whole_text:
-        return _result(nlp(full_text), alias_filter.kb, len(prefix), None)
+        return _result(nlp(full_text), alias_filter.kb, title_length, None)
     finder = candidate_finder(nlp)
     hits = finder.find(full_text) if finder is not None else None
     if hits == [] or not alias_filter.prefilter.may_mention(full_text):
         return AnalysisResult()
     if hits is None:
-        return _result(nlp(full_text), alias_filter.kb, len(prefix), None)
+        return _result(nlp(full_text), alias_filter.kb, title_length, None)
     windows = context_windows(
         full_text, hits, before=CONTEXT_PARAGRAPHS_BEFORE, after=CONTEXT_PARAGRAPHS_AFTER
     )
     if windows == [(0, len(full_text))]:
-        return _result(nlp(full_text), alias_filter.kb, len(prefix), None)
+        return _result(nlp(full_text), alias_filter.kb, title_length, None)
     excerpt = Excerpt.of(full_text, windows)
-    return _result(nlp(excerpt.text), alias_filter.kb, len(prefix), excerpt)
+    return _result(nlp(excerpt.text), alias_filter.kb, title_length, excerpt)
 
 
 def _result(doc: Doc, kb: KnowledgeBase, shift: int, excerpt: Excerpt | None) -> AnalysisResult:

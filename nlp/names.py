@@ -58,3 +58,28 @@ def split_from_joined_name(text: str, names: list[str]) -> bool:
     """Whether ``text`` separates words that every one of ``names`` (the names it matched)
     writes joined: "Pink Panther" for "PinkPanther", not "APT 29" for "APT29"."""
     return bool(_SPLIT_WORDS.search(text)) and not any(_SPLIT_WORDS.search(n) for n in names)
+
+
+# Characters that change how a name is written but not what it says, each replaced by one
+# character so that offsets into the text stay valid: non-breaking and typographic hyphens,
+# non-breaking and narrow spaces, and invisible joiners (which split "APT\u200b31" into words the
+# gazetteer knows as "APT 31").
+_SAME_LENGTH_FORMS = str.maketrans(
+    {
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u00a0": " ",
+        "\u2007": " ",
+        "\u202f": " ",
+        "\u200b": " ",
+        "\u200c": " ",
+        "\u200d": " ",
+        "\u2060": " ",
+        "\ufeff": " ",
+    }
+)
+
+
+def plain_forms(text: str) -> str:
+    """``text`` with look-alike hyphens and spaces made plain; same length, same offsets."""
+    return text.translate(_SAME_LENGTH_FORMS)

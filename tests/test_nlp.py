@@ -613,6 +613,16 @@ def test_a_security_story_that_mentions_a_film_still_attributes(nlp: Language) -
     assert [a.group_id for a in analyze(nlp, text).attributions] == ["G0034"]
 
 
+@pytest.mark.parametrize("separator", ["\u2011", "\u00a0", "\u200b"])
+def test_a_name_written_with_a_look_alike_hyphen_or_space_is_found(
+    nlp: Language, separator: str
+) -> None:
+    text = f"The Czech government said APT{separator}31 breached the ministry."
+    (mention,) = analyze(nlp, text).mentions
+    assert (mention.group_id, mention.alias) == ("G0128", text[mention.start : mention.end])
+    assert mention.alias == f"APT{separator}31"
+
+
 def test_a_victim_agency_is_not_the_sponsor(nlp: Language) -> None:
     text = (
         "The hacker group Shadow Brokers leaked exploits stolen from the National Security Agency."
