@@ -118,7 +118,7 @@ SUBJECT_OPENERS = CLAUSE_OPENERS | frozenset(
     """believe believes believed think thinks suspect suspects assess assesses whether if
     although though unless until so now today sometimes lately recently previously initially
     meanwhile however moreover furthermore additionally also week month year suggesting
-    suggests indicating indicates showing shows""".split()  # noqa: SIM905
+    suggests indicating indicates showing shows said says warned reported""".split()  # noqa: SIM905
 )
 # What an actor does, in every form a subject takes ("Lazarus has also targeted", "Lotus Blossom
 # attempted to exploit", "Patchwork send"); base forms follow modals and plural agreement.

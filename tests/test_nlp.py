@@ -591,6 +591,24 @@ def test_a_name_that_only_looks_like_a_claimed_actor_raises_nothing(
     assert analyze(nlp, text).attributions == []
 
 
+@pytest.mark.parametrize(
+    ("text", "group_id"),
+    [
+        ("Microsoft said LEAD targeted gaming companies.", "G0096"),
+        ("APT31 spearphished Finnish lawmakers.", "G0128"),
+        ("The European Union condemned APT28 for the attack on the German SPD party.", "G0007"),
+        (
+            "Volt Typhoon hackers have been hiding in US water utilities for five years, CISA "
+            "warned.",
+            "G1017",
+        ),
+    ],
+)
+def test_more_wordings_of_a_claim_are_attributions(nlp: Language, text: str, group_id: str) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.group_id, attribution.stance) == (group_id, "asserted")
+
+
 DUNE_REVIEW = (
     "Denis Villeneuve's sequel is a triumph.\n\n"
     "In the film's best sequence, Paul Atreides rides a Sandworm for the first time while "
