@@ -1205,7 +1205,9 @@ def _thing_sense(span: Span) -> bool:
     if following + 1 < len(doc) and doc[following].text == "-":
         following += 1  # "UPS-branded emails"
     if following < len(doc) and doc[following].lower_ in THING_NOUNS:
-        return True
+        # "the Play ransomware gang", "Clop ransomware operators": the people behind the thing
+        after = doc[following + 1] if following + 1 < span.sent.end else None
+        return after is None or after.lower_ not in ACTOR_NOUNS | {"operators", "affiliates"}
     if following < len(doc) and doc[following].lower_ in COPULAS:
         window = doc[following + 1 : min(len(doc), following + 5)]
         if any(token.lower_ in THING_NOUNS for token in window):

@@ -596,6 +596,7 @@ def test_a_name_that_only_looks_like_a_claimed_actor_raises_nothing(
     [
         ("Microsoft said LEAD targeted gaming companies.", "G0096"),
         ("APT31 spearphished Finnish lawmakers.", "G0128"),
+        ("The Play ransomware gang claimed the attack on the city of Oakland.", "G1040"),
         ("The European Union condemned APT28 for the attack on the German SPD party.", "G0007"),
         (
             "Volt Typhoon hackers have been hiding in US water utilities for five years, CISA "
