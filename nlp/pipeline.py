@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import spacy
 from spacy.attrs import LOWER, ORTH
 from spacy.language import Language
+from spacy.language import create_tokenizer as create_default_tokenizer
+from spacy.tokenizer import Tokenizer
 from spacy.util import compile_suffix_regex
 
 from nlp import attribution as _attribution  # noqa: F401  (registers the factory)
@@ -43,28 +46,51 @@ def gazetteer_patterns(kb: KnowledgeBase) -> list[dict[str, str]]:
 FINAL_PERIOD_SUFFIX = r"(?<=[A-Za-z0-9]{2}[A-Z])\."
 
 
-def split_final_period(nlp: Language) -> None:
-    suffixes = [*nlp.Defaults.suffixes, FINAL_PERIOD_SUFFIX]  # type: ignore[misc]
-    nlp.tokenizer.suffix_search = compile_suffix_regex(suffixes).search  # type: ignore[union-attr]
+TOKENIZER = "aptwatch.english_tokenizer.v1"
+PATTERNS = "aptwatch.gazetteer_patterns.v1"
+
+
+@spacy.registry.tokenizers(TOKENIZER)
+def english_tokenizer() -> Callable[[Language], Tokenizer]:
+    """spaCy's tokenizer with the language's rules, plus FINAL_PERIOD_SUFFIX."""
+
+    def create_tokenizer(nlp: Language) -> Tokenizer:
+        tokenizer = create_default_tokenizer()(nlp)
+        suffixes = [*nlp.Defaults.suffixes, FINAL_PERIOD_SUFFIX]  # type: ignore[misc]
+        tokenizer.suffix_search = compile_suffix_regex(suffixes).search
+        return tokenizer
+
+    return create_tokenizer
+
+
+@spacy.registry.misc(PATTERNS)
+def load_gazetteer_patterns(kb_path: str | None = None) -> list[dict[str, str]]:
+    """The gazetteer's patterns for ``[initialize]``: nlp/config.cfg builds a working pipeline."""
+    return gazetteer_patterns(KnowledgeBase.load(kb_path))
+
+
+GAZETTEER_CONFIG = {
+    "spans_key": CANDIDATES_KEY,
+    "phrase_matcher_attr": "LOWER",
+    "validate": False,
+    "overwrite": True,
+    # scored on the key it writes, not span_ruler's default "ruler"
+    "scorer": {
+        "@scorers": "spacy.overlapping_labeled_spans_scorer.v1",
+        "spans_key": CANDIDATES_KEY,
+    },
+}
 
 
 def build_pipeline(kb_path: str | Path | None = None) -> Language:
     """Paragraphs, sentencizer, span_ruler gazetteer, alias filter, attribution on blank "en"."""
     kb = KnowledgeBase.load(kb_path)
-    nlp = spacy.blank("en")
-    split_final_period(nlp)
+    nlp = spacy.blank("en", config={"nlp": {"tokenizer": {"@tokenizers": TOKENIZER}}})
+    nlp.meta["name"] = "aptwatch_detector"
+    nlp.meta["requirements"] = ["aptwatch"]  # its components and tokenizer live in the package
     nlp.add_pipe("aptwatch_paragraphs")
     nlp.add_pipe("sentencizer")
-    ruler = nlp.add_pipe(
-        "span_ruler",
-        name=GAZETTEER,
-        config={
-            "spans_key": CANDIDATES_KEY,
-            "phrase_matcher_attr": "LOWER",
-            "validate": False,
-            "overwrite": True,
-        },
-    )
+    ruler = nlp.add_pipe("span_ruler", name=GAZETTEER, config=GAZETTEER_CONFIG)
     with nlp.select_pipes(enable=[]):
         # Patterns only need tokenising; keeping the other pipes out makes building fast.
         ruler.add_patterns(gazetteer_patterns(kb))  # type: ignore[attr-defined]

@@ -237,3 +237,26 @@ def test_excerpt_maps_offsets_back() -> None:
     assert excerpt.text == "zero\ntwo\n"
     assert text[excerpt.original_offset(excerpt.text.index("two"))] == "t"
     assert excerpt.original_offset(5) == 9
+
+
+def test_the_documented_config_builds_the_same_detector(nlp: Language) -> None:
+    from spacy.util import load_config, load_model_from_config
+
+    config = load_config(Path(__file__).resolve().parents[1] / "nlp" / "config.cfg")
+    from_config = load_model_from_config(config, auto_fill=True)
+    from_config.initialize()
+    assert from_config.pipe_names == nlp.pipe_names
+    text = (
+        "The Czech government said APT31 used PlugX. The group breached the ministry.\n\n"
+        "Microsoft tracks the actor as Violet Typhoon; Sandworm hackers hit Ukraine."
+    )
+    # the config's tokenizer ends a sentence at "PlugX." as the built pipeline's does
+    assert "PlugX" in [token.text for token in from_config(text)]
+    assert analyze(from_config, text) == analyze(nlp, text)
+    assert analyze(from_config, text).attributions
+
+
+def test_the_gazetteer_is_scored_on_the_spans_it_writes(nlp: Language) -> None:
+    scorer = nlp.config["components"][GAZETTEER]["scorer"]
+    assert scorer["spans_key"] == CANDIDATES_KEY
+    assert "aptwatch" in " ".join(nlp.meta["requirements"])
