@@ -17,7 +17,7 @@ import re
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from nlp.errors import KnowledgeBaseError
 from nlp.importer import ATTACK_DOMAINS, build_groups, read_overrides, write_groups
-from nlp.kb import Group, KnowledgeBase, groups_from_document
+from nlp.kb import DEFAULT_KB_PATH, Group, KnowledgeBase, groups_from_document
 from nlp.names import normalise_name
 
 ATTACK_STIX_BASE = "https://raw.githubusercontent.com/mitre-attack/attack-stix-data/master"
@@ -58,7 +58,7 @@ STIX_ID = re.compile(r"^[a-z0-9][a-z0-9-]*--[0-9a-fA-F-]{36}$")
 
 # enterprise-attack.json is about 50 MB today; the cap only stops a runaway or hostile response.
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
-# An update that loses half the groups is a broken download or an upstream accident, not news.
+# A source that loses half its groups is a broken download or an upstream accident, not news.
 MIN_KEEP_RATIO = 0.5
 DEFAULT_OVERRIDES = Path(__file__).resolve().parent / "data" / "overrides.tsv"
 _CHUNK = 1024 * 1024
@@ -66,6 +66,32 @@ _CHUNK = 1024 * 1024
 
 class KnowledgeBaseUpdateError(KnowledgeBaseError):
     """An update could not be completed; the existing knowledge base was left untouched."""
+
+
+@dataclass(frozen=True)
+class SourceCheck:
+    """How many groups of a knowledge base one upstream source accounts for."""
+
+    source: str  # as the error message names it
+    counted: str  # what is counted, for the message
+    counts: Callable[[dict[str, Any]], bool]  # true for a group record the source accounts for
+
+
+# Each source is checked on its own: in a total, MISP's thousand actors hide an ATT&CK bundle that
+# came back with 3 groups (1086 -> 1073 groups, every other ATT&CK group a MISP one without its id).
+SOURCE_CHECKS = (
+    SourceCheck("MITRE ATT&CK", "groups with an ATT&CK id", lambda g: bool(g.get("mitre_id"))),
+    SourceCheck(
+        "MISP threat-actor galaxy",
+        "groups from a MISP threat actor",
+        lambda g: "misp-actor" in (g.get("sources") or ()),
+    ),
+    SourceCheck(
+        "Microsoft naming map",
+        "groups with a Microsoft name",
+        lambda g: "microsoft" in (g.get("sources") or ()),
+    ),
+)
 
 
 def _user_agent() -> str:
@@ -387,6 +413,14 @@ def is_importer_layout(folder: Path) -> bool:
     )
 
 
+def _check_attack_folders(kb_dir: Path) -> None:
+    """Each ATT&CK domain of a folder in the importer layout holds groups, as each bundle must."""
+    for domain in ATTACK_DOMAINS:
+        folder = kb_dir / ATTACK_DIR / domain / "intrusion-set"
+        if not any(folder.glob("*.json")):
+            raise KnowledgeBaseUpdateError(f"{folder}: no ATT&CK intrusion-set (group) file")
+
+
 def _require_wordfreq() -> None:
     # Checked before downloading 50 MB rather than when the importer first needs it.
     if importlib.util.find_spec("wordfreq") is None:
@@ -396,13 +430,37 @@ def _require_wordfreq() -> None:
         )
 
 
-def _read_previous(out_path: Path) -> list[Group] | None:
-    """The groups of the current file; None when there is none or it is unreadable."""
+@dataclass(frozen=True)
+class _Previous:
+    groups: list[Group]
+    records: list[dict[str, Any]]
+
+
+def _read_kb_file(path: Path) -> _Previous | None:
+    """The groups of a knowledge-base file; None when there is none or it is unreadable."""
     try:
-        document = json.loads(out_path.read_text(encoding="utf-8"))
-        return groups_from_document(document, str(out_path))
+        document = json.loads(path.read_text(encoding="utf-8"))
+        return _Previous(groups_from_document(document, str(path)), document["groups"])
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KnowledgeBaseError):
         return None
+
+
+def _baseline(previous: _Previous | None) -> tuple[list[dict[str, Any]], str]:
+    """The group records each source's count is compared with, and how to name them.
+
+    The file being replaced when it is readable and records the sources of its groups (every file
+    the importer writes does); else the snapshot shipped with the package, so that a first update
+    has a floor too.
+    """
+    if previous is not None and any("sources" in record for record in previous.records):
+        return previous.records, "the current knowledge base"
+    packaged = _read_kb_file(DEFAULT_KB_PATH)
+    if packaged is None:
+        raise KnowledgeBaseUpdateError(
+            f"{DEFAULT_KB_PATH}: the packaged knowledge base is unreadable; "
+            "cannot check the new one against it"
+        )
+    return packaged.records, "the packaged knowledge base"
 
 
 def _import(kb_dir: Path, overrides_path: Path | None) -> list[dict[str, Any]]:
@@ -421,18 +479,27 @@ def _import(kb_dir: Path, overrides_path: Path | None) -> list[dict[str, Any]]:
         ) from exc
 
 
-def _validate(new_groups: list[Group], previous: list[Group] | None, min_keep_ratio: float) -> None:
+def _validate(
+    new_groups: list[Group],
+    records: list[dict[str, Any]],
+    previous: _Previous | None,
+    min_keep_ratio: float,
+    out_path: Path,
+) -> None:
     if not any(group.mitre_id for group in new_groups):
         raise KnowledgeBaseUpdateError(
             "the new knowledge base holds no ATT&CK group; not replacing"
         )
     KnowledgeBase(new_groups)  # raises on duplicate ids
-    if previous:
-        floor = math.ceil(len(previous) * min_keep_ratio)
-        if len(new_groups) < floor:
+    baseline, baseline_name = _baseline(previous)
+    outcome = "not replaced" if out_path.exists() else "not written"
+    for check in SOURCE_CHECKS:
+        before = sum(1 for record in baseline if check.counts(record))
+        after = sum(1 for record in records if check.counts(record))
+        if after < math.ceil(before * min_keep_ratio):
             raise KnowledgeBaseUpdateError(
-                f"the new knowledge base has {len(new_groups)} groups, fewer than "
-                f"{min_keep_ratio:.0%} of the current {len(previous)}; refusing to replace it"
+                f"{check.source}: {after} {check.counted} in the new data, fewer than "
+                f"{min_keep_ratio:.0%} of the {before} in {baseline_name}; {out_path} {outcome}"
             )
 
 
@@ -488,9 +555,10 @@ def update_knowledge_base(
     ``sources`` are downloaded with ``timeout`` seconds per network operation and at most
     ``max_bytes`` per file. With ``fetch_root`` the network is not used: the folder is either laid
     out like ../shared/data/kb (read as it is) or a mirror of the unsplit files at
-    ``mirror_paths()``. The new file must hold ATT&CK groups and at least ``min_keep_ratio`` of the
-    current file's groups. Every failure raises ``KnowledgeBaseUpdateError``, and ``out_path`` is
-    then left byte for byte as it was.
+    ``mirror_paths()``. The new file must hold ATT&CK groups and, for each source of
+    ``SOURCE_CHECKS`` on its own, at least ``min_keep_ratio`` of the groups it gave the current
+    file (the packaged snapshot when there is no readable current file). Every failure raises
+    ``KnowledgeBaseUpdateError``, and ``out_path`` is then left byte for byte as it was.
     """
     if timeout <= 0:
         raise KnowledgeBaseUpdateError(f"timeout must be positive, not {timeout!r}")
@@ -503,11 +571,12 @@ def update_knowledge_base(
         raise KnowledgeBaseUpdateError(f"{fetch_root}: not a folder")
     _require_wordfreq()
     started = time.perf_counter()
-    previous = _read_previous(out_path)
+    previous = _read_kb_file(out_path)
 
     with tempfile.TemporaryDirectory(prefix="aptwatch-kb-") as scratch:
         if fetch_root is not None and is_importer_layout(Path(fetch_root)):
             kb_dir = Path(fetch_root)
+            _check_attack_folders(kb_dir)
             fetched = _Fetched(sources=[str(kb_dir)])
         else:
             kb_dir = Path(scratch) / "kb"
@@ -524,18 +593,18 @@ def update_knowledge_base(
         new_groups = [Group.from_json(record) for record in records]
     except KnowledgeBaseError as exc:
         raise KnowledgeBaseUpdateError(f"the importer produced a malformed group: {exc}") from exc
-    _validate(new_groups, previous, min_keep_ratio)
+    _validate(new_groups, records, previous, min_keep_ratio, out_path)
     new_groups = _write_atomically(records, out_path)
 
     # Without a readable previous file every group would be "added": report counts only.
-    old_by_id = {group.id: group for group in previous or ()}
+    old_by_id = {group.id: group for group in (previous.groups if previous else ())}
     new_by_id = {group.id: group for group in new_groups} if previous is not None else {}
     old_names, new_names = _names(old_by_id.values()), _names(new_by_id.values())
     return UpdateReport(
         out_path=out_path,
         sources=tuple(fetched.sources),
         downloaded_bytes=fetched.total_bytes,
-        groups_before=len(previous) if previous is not None else None,
+        groups_before=len(previous.groups) if previous is not None else None,
         groups_after=len(new_groups),
         groups_added=tuple(_label(new_by_id[g]) for g in sorted(new_by_id.keys() - old_by_id)),
         groups_removed=tuple(_label(old_by_id[g]) for g in sorted(old_by_id.keys() - new_by_id)),

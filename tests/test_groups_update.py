@@ -10,9 +10,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from aptwatch.cli import app
 from aptwatch.localsite import LocalSite, Response, serve
 from nlp.describe import UnknownGroupError, describe_group, format_group_description
 from nlp.errors import NlpError
@@ -31,6 +34,7 @@ COMMITTED_KB = Path(__file__).resolve().parents[1] / "nlp" / "data" / "groups.js
 APT31_NAMES = ["APT31", "ZIRCONIUM", "Violet Typhoon", "Judgment Panda", "BRONZE VINEWOOD"]
 THREAT_ACTOR_PATH = "/misp-galaxy/clusters/threat-actor.json"
 ENTERPRISE_PATH = "/mitre-attack/enterprise-attack.json"
+runner = CliRunner()
 
 
 def _attack_bundle(domain_dir: Path) -> dict[str, object]:
@@ -210,7 +214,7 @@ def test_oversized_file_is_refused(upstream: LocalSite, old_kb: Path) -> None:
     assert old_kb.read_bytes() == before
 
 
-def test_result_with_less_than_half_the_groups_is_refused(
+def test_result_with_less_than_half_the_misp_groups_is_refused(
     mirror: Path, old_kb: Path, tmp_path: Path
 ) -> None:
     # A local mirror of the unsplit files where MISP and Microsoft came back empty.
@@ -220,8 +224,81 @@ def test_result_with_less_than_half_the_groups_is_refused(
         (small / mirror_paths()[("misp", name)]).write_text('{"values": []}', encoding="utf-8")
     (small / mirror_paths()[("microsoft", "")]).write_text("[]", encoding="utf-8")
     before = old_kb.read_bytes()
-    with pytest.raises(KnowledgeBaseUpdateError, match=r"fewer than 50% of the current 1\d{3}"):
+    with pytest.raises(
+        KnowledgeBaseUpdateError,
+        match=r"^MISP threat-actor galaxy: 0 groups .* fewer than 50% of the 1\d{3} in the current",
+    ):
         update_knowledge_base(old_kb, fetch_root=small)
+    assert old_kb.read_bytes() == before
+
+
+def _attack_ids(obj: dict[str, Any]) -> set[str]:
+    return {ref.get("external_id") for ref in obj.get("external_references", [])}
+
+
+def test_attack_download_that_lost_its_groups_is_refused_though_misp_keeps_the_total(
+    upstream: LocalSite, mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # MISP alone still gives ~1070 groups, but APT31 would lose its ATT&CK id (and alert ids).
+    bundle = json.loads((mirror / ENTERPRISE_PATH.lstrip("/")).read_text(encoding="utf-8"))
+    bundle["objects"] = [
+        obj
+        for obj in bundle["objects"]
+        if obj["type"] != "intrusion-set" or _attack_ids(obj) & {"G0006", "G0007", "G0034"}
+    ]
+    body = json.dumps(bundle).encode()
+    upstream.routes[ENTERPRISE_PATH] = lambda handler: Response(200, body, {})
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    shutil.copyfile(COMMITTED_KB, data_dir / "groups.json")
+    before = (data_dir / "groups.json").read_bytes()
+    monkeypatch.setenv("APTWATCH_DATA_DIR", str(data_dir))
+
+    result = runner.invoke(app, ["groups", "update", "--from", upstream.base_url])
+
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("aptwatch: error: MITRE ATT&CK: ")
+    committed_attack = sum(1 for g in load_groups(COMMITTED_KB) if g.mitre_id)
+    assert f"fewer than 50% of the {committed_attack} in the current knowledge base" in line
+    assert (data_dir / "groups.json").read_bytes() == before
+    assert [p.name for p in data_dir.iterdir()] == ["groups.json"]
+
+
+def test_first_update_is_checked_against_the_packaged_knowledge_base(
+    upstream: LocalSite, mirror: Path, tmp_path: Path
+) -> None:
+    # threat-actor.json is really MISP's intrusion-set galaxy: a valid cluster, a fifth the size.
+    intrusion_sets = mirror / mirror_paths()[("misp", "mitre-intrusion-set.json")]
+    upstream.routes[THREAT_ACTOR_PATH] = lambda handler: Response(
+        200, intrusion_sets.read_bytes(), {}
+    )
+    out = tmp_path / "new" / "groups.json"
+    with pytest.raises(KnowledgeBaseUpdateError) as failure:
+        update_knowledge_base(out, sources=_sources(upstream), timeout=10)
+    message = str(failure.value)
+    committed_misp = sum(
+        "misp-actor" in g["sources"]
+        for g in json.loads(COMMITTED_KB.read_text(encoding="utf-8"))["groups"]
+    )
+    assert message.startswith("MISP threat-actor galaxy: ")
+    assert f"of the {committed_misp} in the packaged knowledge base" in message
+    assert "\n" not in message
+    assert not out.exists()
+
+
+def test_local_folder_without_the_groups_of_one_attack_domain_is_refused(
+    shared_data: Path, old_kb: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "kb"
+    shutil.copytree(shared_data / "kb", folder)
+    mobile = folder / "mitre-attack" / "mobile-attack" / "intrusion-set"
+    shutil.rmtree(mobile)
+    mobile.mkdir()
+    before = old_kb.read_bytes()
+    with pytest.raises(KnowledgeBaseUpdateError, match="no ATT&CK intrusion-set") as failure:
+        update_knowledge_base(old_kb, fetch_root=folder)
+    assert str(mobile) in str(failure.value)
     assert old_kb.read_bytes() == before
 
 
