@@ -136,8 +136,110 @@ def _read_json(path: Path) -> Any:
             return json.load(handle)
     except FileNotFoundError as exc:
         raise KnowledgeBaseError(f"knowledge-base source missing: {path}") from exc
+    except UnicodeDecodeError as exc:
+        raise KnowledgeBaseError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
     except json.JSONDecodeError as exc:
         raise KnowledgeBaseError(f"knowledge-base source is not valid JSON: {path}: {exc}") from exc
+    except OSError as exc:
+        raise KnowledgeBaseError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+
+
+def _is_text_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+# The fields of a MISP entry's "meta" that the importer reads, by the JSON type they must have.
+MISP_META_LISTS = ("synonyms", "refs", "name-attribution")
+MISP_META_TEXTS = ("country", "cfr-suspected-state-sponsor", "external_id", "ISO")
+
+
+def _misp_entry_problem(value: Any) -> str | None:
+    if not isinstance(value, dict) or not isinstance(value.get("value"), str):
+        return "has no 'value' name"
+    if not isinstance(value.get("uuid"), str):
+        return "has no 'uuid'"
+    meta = value.get("meta", {})
+    if not isinstance(meta, dict):
+        return "'meta' is not an object"
+    for key in MISP_META_LISTS:
+        if key in meta and not _is_text_list(meta[key]):
+            return f"'meta.{key}' is not a list of strings"
+    for key in MISP_META_TEXTS:
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            return f"'meta.{key}' is not a string"
+    related = value.get("related", [])
+    if not isinstance(related, list) or not all(isinstance(link, dict) for link in related):
+        return "'related' is not a list of objects"
+    return None
+
+
+def check_misp_cluster(document: Any, origin: str) -> list[dict[str, Any]]:
+    """The entries of a MISP galaxy cluster file; raises, naming ``origin``, on a wrong shape.
+
+    Checks every field the importer reads, so that a changed or corrupt file is reported as that
+    file's fault rather than as a TypeError deep inside the merge.
+    """
+    values = document.get("values") if isinstance(document, dict) else None
+    if not isinstance(values, list):
+        raise KnowledgeBaseError(
+            f"{origin}: expected a MISP galaxy cluster file (an object with a 'values' list)"
+        )
+    for index, value in enumerate(values):
+        problem = _misp_entry_problem(value)
+        if problem is not None:
+            name = value.get("value") if isinstance(value, dict) else None
+            label = f"entry {index} ({name!r})" if isinstance(name, str) else f"entry {index}"
+            raise KnowledgeBaseError(f"{origin}: {label}: {problem}")
+    return values
+
+
+def check_microsoft_mapping(document: Any, origin: str) -> list[dict[str, Any]]:
+    """The entries of Microsoft's naming map; raises, naming ``origin``, on a wrong shape."""
+    if not isinstance(document, list):
+        raise KnowledgeBaseError(
+            f"{origin}: expected Microsoft's threat actor naming map (a JSON list of threat actors)"
+        )
+    for index, entry in enumerate(document):
+        if not isinstance(entry, dict) or not isinstance(entry.get("Threat actor name"), str):
+            raise KnowledgeBaseError(f"{origin}: entry {index}: has no 'Threat actor name'")
+        for key in ("Other names", "Origin/Threat"):
+            if key in entry and not isinstance(entry[key], str):
+                raise KnowledgeBaseError(f"{origin}: entry {index}: '{key}' is not a string")
+    return document
+
+
+def _stix_object_problem(obj: dict[str, Any]) -> str | None:
+    if obj.get("type") != "intrusion-set":
+        return None
+    if not isinstance(obj.get("name"), str):
+        return "intrusion-set without a 'name'"
+    if "aliases" in obj and not _is_text_list(obj["aliases"]):
+        return "'aliases' is not a list of strings"
+    references = obj.get("external_references", [])
+    if not isinstance(references, list) or not all(isinstance(ref, dict) for ref in references):
+        return "'external_references' is not a list of objects"
+    return None
+
+
+def _read_stix_objects(path: Path) -> list[dict[str, Any]]:
+    """The objects of one per-object ATT&CK file (a STIX bundle, as the mitre/cti repository)."""
+    document = _read_json(path)
+    objects = document.get("objects") if isinstance(document, dict) else None
+    if not isinstance(objects, list) or not all(isinstance(obj, dict) for obj in objects):
+        raise KnowledgeBaseError(
+            f"{path}: expected a STIX bundle (an object with an 'objects' list)"
+        )
+    for obj in objects:
+        problem = _stix_object_problem(obj)
+        if problem is not None:
+            raise KnowledgeBaseError(f"{path}: {obj.get('id', 'object')}: {problem}")
+    return objects
+
+
+def _read_cluster(path: Path) -> list[dict[str, Any]]:
+    return check_misp_cluster(_read_json(path), str(path))
 
 
 def _slug(value: str) -> str:
@@ -151,7 +253,7 @@ def load_attack(kb_dir: Path) -> dict[str, Draft]:
         folder = kb_dir / "mitre-attack" / domain / "intrusion-set"
         for path in sorted(folder.glob("*.json")):
             found_any = True
-            for obj in _read_json(path).get("objects", []):
+            for obj in _read_stix_objects(path):
                 if obj.get("type") != "intrusion-set":
                     continue
                 if obj.get("revoked") or obj.get("x_mitre_deprecated"):
@@ -178,7 +280,7 @@ def _country_codes(kb_dir: Path) -> dict[str, str]:
     codes = dict(COUNTRY_ALIASES)
     path = kb_dir / "misp-galaxy" / "clusters" / "country.json"
     if path.exists():
-        for value in _read_json(path).get("values", []):
+        for value in _read_cluster(path):
             iso = value.get("meta", {}).get("ISO")
             if iso:
                 codes.setdefault(value["value"].casefold(), iso.upper())
@@ -207,7 +309,7 @@ def _reverse_links(kb_dir: Path, attack: dict[str, Draft]) -> dict[str, set[str]
         path = clusters / cluster
         if not path.exists():
             continue
-        for value in _read_json(path).get("values", []):
+        for value in _read_cluster(path):
             gid = value.get("meta", {}).get("external_id") or primary.get(
                 normalise_name(value["value"])
             )
@@ -340,16 +442,14 @@ def merge_misp(kb_dir: Path, drafts: dict[str, Draft], codes: dict[str, str]) ->
     intrusion_set_ids: dict[str, str] = {}
     intrusion_path = clusters / "mitre-intrusion-set.json"
     if intrusion_path.exists():
-        for value in _read_json(intrusion_path).get("values", []):
+        for value in _read_cluster(intrusion_path):
             gid = value.get("meta", {}).get("external_id")
             if gid:
                 intrusion_set_ids[value["uuid"]] = gid
     attack = dict(drafts)
     reverse_links = _reverse_links(kb_dir, attack)
     actor_group: dict[str, str] = {}
-    actors = sorted(
-        _read_json(clusters / "threat-actor.json").get("values", []), key=lambda a: a["uuid"]
-    )
+    actors = sorted(_read_cluster(clusters / "threat-actor.json"), key=lambda a: a["uuid"])
     first_votes = {
         actor["uuid"]: _misp_attack_votes(actor, intrusion_set_ids, attack, reverse_links)
         for actor in actors
@@ -419,13 +519,16 @@ def merge_microsoft(
     cluster_path = kb_dir / "misp-galaxy" / "clusters" / "microsoft-activity-group.json"
     related_groups: dict[str, set[str]] = defaultdict(set)
     if cluster_path.exists():
-        for value in _read_json(cluster_path).get("values", []):
+        for value in _read_cluster(cluster_path):
             for related in value.get("related", []):
                 gid = actor_group.get(related.get("dest-uuid", ""))
                 if gid:
                     related_groups[normalise_name(value["value"])].add(gid)
     owners = _unique_owners(drafts)
-    entries = sorted(_read_json(mapping_path), key=lambda e: e["Threat actor name"])
+    entries = sorted(
+        check_microsoft_mapping(_read_json(mapping_path), str(mapping_path)),
+        key=lambda e: e["Threat actor name"],
+    )
     for entry in entries:
         weather = entry["Threat actor name"].strip()
         others = [n.strip() for n in entry.get("Other names", "").split(",") if n.strip()]

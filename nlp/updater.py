@@ -26,7 +26,14 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
 from nlp.errors import KnowledgeBaseError
-from nlp.importer import ATTACK_DOMAINS, build_groups, read_overrides, write_groups
+from nlp.importer import (
+    ATTACK_DOMAINS,
+    build_groups,
+    check_microsoft_mapping,
+    check_misp_cluster,
+    read_overrides,
+    write_groups,
+)
 from nlp.kb import DEFAULT_KB_PATH, Group, KnowledgeBase, groups_from_document
 from nlp.names import normalise_name
 
@@ -317,23 +324,12 @@ def _check_attack_bundle(document: Any, origin: str) -> list[dict[str, Any]]:
     return objects
 
 
-def _check_misp_cluster(document: Any, origin: str, name: str) -> None:
-    values = document.get("values") if isinstance(document, dict) else None
-    if not isinstance(values, list):
-        raise KnowledgeBaseUpdateError(f"{origin}: not a MISP galaxy cluster (no 'values' list)")
-    for index, value in enumerate(values):
-        if not isinstance(value, dict) or not isinstance(value.get("value"), str):
-            raise KnowledgeBaseUpdateError(f"{origin}: entry {index} has no 'value' name")
-        if name == REQUIRED_MISP_CLUSTER and not isinstance(value.get("uuid"), str):
-            raise KnowledgeBaseUpdateError(f"{origin}: entry {index} has no 'uuid'")
-
-
-def _check_microsoft_mapping(document: Any, origin: str) -> None:
-    if not isinstance(document, list):
-        raise KnowledgeBaseUpdateError(f"{origin}: expected a JSON list of threat actors")
-    for index, entry in enumerate(document):
-        if not isinstance(entry, dict) or not isinstance(entry.get("Threat actor name"), str):
-            raise KnowledgeBaseUpdateError(f"{origin}: entry {index} has no 'Threat actor name'")
+def _check_shape(check: Callable[[Any, str], object], document: Any, origin: str) -> None:
+    """The importer's own check of a file, run on the download before anything is written."""
+    try:
+        check(document, origin)
+    except KnowledgeBaseError as exc:
+        raise KnowledgeBaseUpdateError(str(exc)) from exc
 
 
 def _write_json(path: Path, document: Any) -> None:
@@ -398,10 +394,10 @@ def _fetch_into(
         split_attack_bundle(objects, kb_dir / ATTACK_DIR / domain, origin)
     for name, url in sources.misp_clusters:
         document, origin = get(("misp", name), url)
-        _check_misp_cluster(document, origin, name)
+        _check_shape(check_misp_cluster, document, origin)
         _write_json(kb_dir / MISP_CLUSTER_DIR / name, document)
     document, origin = get(("microsoft", ""), sources.microsoft_mapping)
-    _check_microsoft_mapping(document, origin)
+    _check_shape(check_microsoft_mapping, document, origin)
     _write_json(kb_dir / MICROSOFT_MAPPING_PATH, document)
     return fetched
 

@@ -4,6 +4,7 @@ on 127.0.0.1 (built from ../shared/data/kb in tmp_path, never the network) and d
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -63,6 +64,14 @@ def _write_mirror(kb_dir: Path, root: Path) -> None:
     target = root / paths[("microsoft", "")]
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(kb_dir / "microsoft-naming" / "MicrosoftMapping.json", target)
+
+
+def _writable_copy(source: Path, target: Path) -> Path:
+    """A copy of a folder a test may change, whatever the permissions of the original."""
+    shutil.copytree(source, target, copy_function=shutil.copyfile)
+    for folder in [target, *(path for path in target.rglob("*") if path.is_dir())]:
+        folder.chmod(0o755)
+    return target
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +186,13 @@ def _not_a_bundle(handler: BaseHTTPRequestHandler) -> Response:
     return Response(200, json.dumps({"values": []}).encode(), {})
 
 
+BAD_SYNONYMS = {"values": [{"value": "APT99", "uuid": str(uuid.uuid4()), "meta": {"synonyms": 7}}]}
+
+
+def _bad_synonyms(handler: BaseHTTPRequestHandler) -> Response:
+    return Response(200, json.dumps(BAD_SYNONYMS).encode(), {})
+
+
 @pytest.mark.parametrize(
     ("path", "route", "message"),
     [
@@ -184,8 +200,9 @@ def _not_a_bundle(handler: BaseHTTPRequestHandler) -> Response:
         (ENTERPRISE_PATH, _invalid_json, "not valid JSON"),
         (THREAT_ACTOR_PATH, _cut_off_transfer, "truncated: got 12 of 5000 bytes"),
         (ENTERPRISE_PATH, _not_a_bundle, "not a STIX bundle"),
+        (THREAT_ACTOR_PATH, _bad_synonyms, r"entry 0 \('APT99'\): 'meta.synonyms' is not a list"),
     ],
-    ids=["404", "invalid-json", "cut-off", "not-a-bundle"],
+    ids=["404", "invalid-json", "cut-off", "not-a-bundle", "bad-synonyms"],
 )
 def test_failed_download_names_the_url_and_leaves_the_old_file_untouched(
     upstream: LocalSite, old_kb: Path, path: str, route: object, message: str
@@ -290,8 +307,7 @@ def test_first_update_is_checked_against_the_packaged_knowledge_base(
 def test_local_folder_without_the_groups_of_one_attack_domain_is_refused(
     shared_data: Path, old_kb: Path, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "kb"
-    shutil.copytree(shared_data / "kb", folder)
+    folder = _writable_copy(shared_data / "kb", tmp_path / "kb")
     mobile = folder / "mitre-attack" / "mobile-attack" / "intrusion-set"
     shutil.rmtree(mobile)
     mobile.mkdir()
@@ -299,6 +315,47 @@ def test_local_folder_without_the_groups_of_one_attack_domain_is_refused(
     with pytest.raises(KnowledgeBaseUpdateError, match="no ATT&CK intrusion-set") as failure:
         update_knowledge_base(old_kb, fetch_root=folder)
     assert str(mobile) in str(failure.value)
+    assert old_kb.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "message"),
+    [
+        (
+            "misp-galaxy/clusters/threat-actor.json",
+            b'{"values": 1}',
+            "expected a MISP galaxy cluster file (an object with a 'values' list)",
+        ),
+        (
+            "misp-galaxy/clusters/threat-actor.json",
+            json.dumps(BAD_SYNONYMS).encode(),
+            "entry 0 ('APT99'): 'meta.synonyms' is not a list of strings",
+        ),
+        ("misp-galaxy/clusters/country.json", bytes(range(128, 256)) * 8, "not UTF-8 text"),
+        (
+            "microsoft-naming/MicrosoftMapping.json",
+            b'{"Threat actor name": "Violet Typhoon"}',
+            "expected Microsoft's threat actor naming map (a JSON list of threat actors)",
+        ),
+        (
+            "mitre-attack/enterprise-attack/intrusion-set/"
+            "intrusion-set--00f67a77-86a4-4adf-be26-1a54fc713340.json",
+            b"[]",
+            "expected a STIX bundle (an object with an 'objects' list)",
+        ),
+    ],
+    ids=["values-not-a-list", "bad-synonyms", "binary-country", "map-not-a-list", "stix-list"],
+)
+def test_corrupt_file_in_a_local_folder_is_named_with_what_is_wrong(
+    shared_data: Path, old_kb: Path, tmp_path: Path, path: str, content: bytes, message: str
+) -> None:
+    folder = _writable_copy(shared_data / "kb", tmp_path / "kb")
+    (folder / path).write_bytes(content)
+    before = old_kb.read_bytes()
+    with pytest.raises(KnowledgeBaseUpdateError, match=re.escape(message)) as failure:
+        update_knowledge_base(old_kb, fetch_root=folder)
+    assert f"{folder / path}: " in str(failure.value)
+    assert "\n" not in str(failure.value)
     assert old_kb.read_bytes() == before
 
 

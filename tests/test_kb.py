@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,25 @@ def test_override_without_reason_is_rejected(tmp_path: Path) -> None:
 def test_missing_catalogue_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(KnowledgeBaseError, match="no ATT&CK intrusion sets"):
         build_groups(tmp_path, [])
+
+
+def test_importer_names_a_file_that_is_not_utf8(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kb_dir = tmp_path / "kb"
+    shutil.copytree(shared_data / "kb", kb_dir, copy_function=shutil.copyfile)
+    country = kb_dir / "misp-galaxy" / "clusters" / "country.json"
+    country.parent.chmod(0o755)
+    country.unlink()
+    country.write_bytes(bytes(range(128, 256)) * 8)
+
+    assert main(["--kb", str(kb_dir), "--out", str(tmp_path / "groups.json")]) == 2
+
+    assert (
+        capsys.readouterr().err
+        == f"error: {country}: not UTF-8 text (invalid start byte at byte 0)\n"
+    )
+    assert not (tmp_path / "groups.json").exists()
 
 
 def test_missing_kb_file_is_one_clear_error(tmp_path: Path) -> None:
