@@ -306,6 +306,12 @@ def update_groups(config: Config, source: str | None = None) -> str:
     """
     from nlp.updater import KbSources, update_knowledge_base
 
+    if source is not None and not source.strip():
+        # Path("") is the current folder: an empty option must not quietly mean "here".
+        raise InputError(
+            "--from is empty; give a mirror URL or a local folder, "
+            "or leave it out for the official files"
+        )
     target = config.updated_kb_path
     target.parent.mkdir(parents=True, exist_ok=True)
     if source is None:

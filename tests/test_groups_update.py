@@ -282,6 +282,24 @@ def test_attack_download_that_lost_its_groups_is_refused_though_misp_keeps_the_t
     assert [p.name for p in data_dir.iterdir()] == ["groups.json"]
 
 
+@pytest.mark.parametrize("source", ["", "  "])
+def test_empty_from_is_an_error_not_the_current_folder(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    # Run from a folder in the importer layout: read as ".", it would be a valid source.
+    monkeypatch.chdir(shared_data / "kb")
+    monkeypatch.setenv("APTWATCH_DATA_DIR", str(tmp_path / "var"))
+
+    result = runner.invoke(app, ["groups", "update", "--from", source])
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        "aptwatch: error: --from is empty; give a mirror URL or a local folder, "
+        "or leave it out for the official files\n"
+    )
+    assert not (tmp_path / "var" / "groups.json").exists()
+
+
 def test_first_update_is_checked_against_the_packaged_knowledge_base(
     upstream: LocalSite, mirror: Path, tmp_path: Path
 ) -> None:
