@@ -420,9 +420,10 @@ def _check_attack_folders(kb_dir: Path) -> None:
 def _require_wordfreq() -> None:
     # Checked before downloading 50 MB rather than when the importer first needs it.
     if importlib.util.find_spec("wordfreq") is None:
+        # wordfreq is one of aptwatch's own dependencies (pyproject.toml), not an extra.
         raise KnowledgeBaseUpdateError(
-            "rebuilding the knowledge base needs the 'wordfreq' package "
-            "(pip install 'aptwatch[kb]')"
+            "rebuilding the knowledge base needs the 'wordfreq' package, which aptwatch depends "
+            "on but this environment lacks (reinstall aptwatch, or pip install wordfreq)"
         )
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
+import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ from nlp.updater import (
 )
 
 COMMITTED_KB = Path(__file__).resolve().parents[1] / "nlp" / "data" / "groups.json"
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 APT31_NAMES = ["APT31", "ZIRCONIUM", "Violet Typhoon", "Judgment Panda", "BRONZE VINEWOOD"]
 THREAT_ACTOR_PATH = "/misp-galaxy/clusters/threat-actor.json"
 ENTERPRISE_PATH = "/mitre-attack/enterprise-attack.json"
@@ -385,6 +388,20 @@ def test_unreadable_local_mirror_file_is_named(mirror: Path, old_kb: Path, tmp_p
     with pytest.raises(KnowledgeBaseUpdateError, match="file not found") as failure:
         update_knowledge_base(old_kb, fetch_root=partial)
     assert str(missing) in str(failure.value)
+
+
+def test_missing_wordfreq_hint_is_what_pyproject_declares(
+    old_kb: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
+    assert any(re.match(r"wordfreq\b", dep) for dep in project["dependencies"])
+    monkeypatch.setitem(sys.modules, "wordfreq", None)  # what an environment without it gives
+    with pytest.raises(KnowledgeBaseUpdateError, match="'wordfreq' package") as failure:
+        update_knowledge_base(old_kb, fetch_root=old_kb.parent)
+    message = str(failure.value)
+    assert "pip install wordfreq" in message and "aptwatch depends on" in message
+    extras = set(project["optional-dependencies"])
+    assert set(re.findall(r"aptwatch\[(\w+)\]", message)) <= extras
 
 
 def test_sources_are_checked_when_built() -> None:
