@@ -128,6 +128,11 @@ class Override:
     group: str
     name: str
     reason: str
+    line: str = ""  # "path:number" of the overrides file, for messages
+
+    def describe(self) -> str:
+        where = f"{self.line}: " if self.line else ""
+        return f"{where}{self.action} {self.group} {self.name!r}"
 
 
 def _read_json(path: Path) -> Any:
@@ -558,12 +563,18 @@ def merge_microsoft(
             draft.country = _country_code(origin, codes)
 
 
+OVERRIDE_ACTIONS = frozenset({"needs_evidence", "trusted", "drop_alias", "add_alias", "drop_group"})
+# Actions about one group: "*" (every group carrying the name) makes no sense for them.
+SINGLE_GROUP_ACTIONS = frozenset({"add_alias", "drop_group"})
+# Actions that mark a name rather than change the names or groups.
+MARK_ACTIONS = frozenset({"needs_evidence", "trusted"})
+
+
 def read_overrides(path: Path) -> list[Override]:
     """Tab-separated ``action  group  name  reason`` lines; '#' starts a comment."""
     if not path.exists():
         return []
     overrides = []
-    allowed = {"needs_evidence", "trusted", "drop_alias", "add_alias"}
     with path.open(encoding="utf-8") as handle:
         for number, row in enumerate(csv.reader(handle, delimiter="\t"), start=1):
             if not row or not row[0].strip() or row[0].startswith("#"):
@@ -574,10 +585,82 @@ def read_overrides(path: Path) -> list[Override]:
                     "(action, group id or *, name, reason)"
                 )
             action, group, name, reason = (cell.strip() for cell in row)
-            if action not in allowed:
+            if action not in OVERRIDE_ACTIONS:
                 raise KnowledgeBaseError(f"{path}:{number}: unknown action {action!r}")
-            overrides.append(Override(action, group, name, reason))
+            if action in SINGLE_GROUP_ACTIONS and group == "*":
+                raise KnowledgeBaseError(f"{path}:{number}: {action} needs a group id, not *")
+            overrides.append(Override(action, group, name, reason, f"{path}:{number}"))
     return overrides
+
+
+def _apply_override(override: Override, drafts: dict[str, Draft]) -> str | None:
+    """Apply an alias or group override; returns why it matched nothing, or None."""
+    key = normalise_name(override.name)
+    targets = list(drafts.values()) if override.group == "*" else [drafts[override.group]]
+    if override.action == "drop_group":
+        (draft,) = targets
+        if normalise_name(draft.name) != key:
+            return f"the group is named {draft.name!r}"
+        del drafts[draft.id]
+    elif override.action == "add_alias":
+        (draft,) = targets
+        if key in draft.names:
+            return "the group already has that name"
+        draft.add_name(override.name)
+        if key not in draft.names:
+            return "the importer keeps no such name (too short, or an ATT&CK id)"
+    elif override.action == "drop_alias":
+        # A group keeps its primary name whatever its aliases: dropping it needs drop_group.
+        primary = [d.id for d in targets if normalise_name(d.name) == key]
+        holders = [d for d in targets if key in d.names and d.id not in primary]
+        for draft in holders:
+            del draft.names[key]
+            draft.name_origins.pop(override.name, None)
+        if primary:
+            return (
+                f"it is the primary name of {', '.join(primary)}, "
+                "which drop_alias cannot remove (use drop_group)"
+            )
+        if not holders:
+            return "no group has that alias"
+    return None
+
+
+def apply_overrides(drafts: dict[str, Draft], overrides: Iterable[Override]) -> list[str]:
+    """Apply the alias and group overrides to ``drafts`` in file order.
+
+    Returns one line for each override that matched nothing (a group the catalogues do not give, a
+    name no targeted group has, an alias already there ...): a no-op correction hides that the
+    data it was written for has changed. ``needs_evidence`` and ``trusted`` are checked against
+    the names left once the others are applied; they take effect when the records are written.
+    """
+    problems: list[str] = []
+    # Alias and group changes first (stable sort: in file order), then the marks they leave.
+    for override in sorted(overrides, key=lambda o: o.action in MARK_ACTIONS):
+        problem: str | None
+        if override.group == "*" and override.action in SINGLE_GROUP_ACTIONS:
+            problem = "it needs a group id, not *"
+        elif override.group != "*" and override.group not in drafts:
+            problem = f"the catalogues give no group {override.group}"
+        elif override.action in MARK_ACTIONS:
+            key = normalise_name(override.name)
+            targets = drafts.values() if override.group == "*" else [drafts[override.group]]
+            problem = None if any(key in d.names for d in targets) else "no group has that name"
+        else:
+            problem = _apply_override(override, drafts)
+        if problem is not None:
+            problems.append(f"{override.describe()} matches nothing: {problem}")
+    return problems
+
+
+def _marked(overrides: list[Override], action: str) -> set[tuple[str, str]]:
+    """(group id or "*", normalised name) of every override with ``action``."""
+    return {(o.group, normalise_name(o.name)) for o in overrides if o.action == action}
+
+
+def _is_marked(marks: set[tuple[str, str]], group_id: str, name: str) -> bool:
+    key = normalise_name(name)
+    return ("*", key) in marks or (group_id, key) in marks
 
 
 # Last (or first) words of the vendors' naming schemes: a phrase built on them is a group name even
@@ -681,29 +764,30 @@ def is_ordinary_word(name: str) -> bool:
     return _zipf(name) >= ORDINARY_WORD_ZIPF
 
 
-def build_groups(kb_dir: Path, overrides: Iterable[Override]) -> list[dict[str, Any]]:
+def build_groups(
+    kb_dir: Path, overrides: Iterable[Override], *, unmatched: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """The group records of the catalogues in ``kb_dir``, corrected by ``overrides``.
+
+    An override that matches nothing raises ``KnowledgeBaseError`` naming its line, unless
+    ``unmatched`` is given: the lines are then appended to it and the build goes on (the updater
+    does so, as upstream data may outgrow a correction shipped with the package).
+    """
     codes = _country_codes(kb_dir)
     drafts = load_attack(kb_dir)
     actor_group = merge_misp(kb_dir, drafts, codes)
     merge_microsoft(kb_dir, drafts, actor_group, codes)
 
     overrides = list(overrides)
-    for override in overrides:
-        targets = drafts.values() if override.group == "*" else [drafts.get(override.group)]
-        if override.group != "*" and targets == [None]:
-            raise KnowledgeBaseError(f"override names unknown group {override.group!r}")
-        for draft in targets:
-            if draft is None:
-                continue
-            key = normalise_name(override.name)
-            if override.action == "drop_alias":
-                draft.names.pop(key, None)
-                draft.name_origins.pop(override.name, None)
-            elif override.action == "add_alias":
-                draft.add_name(override.name)
+    problems = apply_overrides(drafts, overrides)
+    if problems and unmatched is None:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise KnowledgeBaseError(problems[0] + more)
+    if unmatched is not None:
+        unmatched.extend(problems)
 
-    flagged = {normalise_name(o.name) for o in overrides if o.action == "needs_evidence"}
-    trusted = {normalise_name(o.name) for o in overrides if o.action == "trusted"}
+    flagged = _marked(overrides, "needs_evidence")
+    trusted = _marked(overrides, "trusted")
     groups = []
     for gid in sorted(drafts):
         draft = drafts[gid]
@@ -715,9 +799,9 @@ def build_groups(kb_dir: Path, overrides: Iterable[Override]) -> list[dict[str, 
         needs_evidence = sorted(
             name
             for name in [draft.name, *aliases]
-            if normalise_name(name) not in trusted
+            if not _is_marked(trusted, gid, name)
             and (
-                normalise_name(name) in flagged
+                _is_marked(flagged, gid, name)
                 or is_ordinary_word(name)
                 or CAMPAIGN_NAME.match(name) is not None
             )

@@ -194,6 +194,7 @@ class UpdateReport:
     groups_removed: tuple[str, ...] = ()
     names_added: tuple[str, ...] = ()
     names_removed: tuple[str, ...] = ()
+    overrides_unmatched: tuple[str, ...] = ()  # "overrides.tsv:12: drop_alias * 'X' matches ..."
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -217,6 +218,7 @@ class UpdateReport:
                 shown = ", ".join(items[:20])
                 more = f" … and {len(items) - 20} more" if len(items) > 20 else ""
                 lines.append(f"{label}: {shown}{more}")
+        lines.extend(f"override not applied: {line}" for line in self.overrides_unmatched)
         return "\n".join(lines)
 
 
@@ -460,10 +462,14 @@ def _baseline(previous: _Previous | None) -> tuple[list[dict[str, Any]], str]:
     return packaged.records, "the packaged knowledge base"
 
 
-def _import(kb_dir: Path, overrides_path: Path | None) -> list[dict[str, Any]]:
+def _import(
+    kb_dir: Path, overrides_path: Path | None, unmatched: list[str]
+) -> list[dict[str, Any]]:
     overrides = read_overrides(overrides_path) if overrides_path is not None else []
     try:
-        return build_groups(kb_dir, overrides)
+        # An override the new data no longer needs is reported, not fatal: users cannot edit the
+        # packaged overrides.tsv, and an upstream fix must not block their updates.
+        return build_groups(kb_dir, overrides, unmatched=unmatched)
     except KnowledgeBaseUpdateError:
         raise
     except KnowledgeBaseError as exc:
@@ -584,7 +590,8 @@ def update_knowledge_base(
                 timeout=timeout,
                 max_bytes=max_bytes,
             )
-        records = _import(kb_dir, overrides_path)
+        unmatched: list[str] = []
+        records = _import(kb_dir, overrides_path, unmatched)
 
     try:
         new_groups = [Group.from_json(record) for record in records]
@@ -607,5 +614,6 @@ def update_knowledge_base(
         groups_removed=tuple(_label(old_by_id[g]) for g in sorted(old_by_id.keys() - new_by_id)),
         names_added=tuple(sorted(new_names[k] for k in new_names.keys() - old_names)),
         names_removed=tuple(sorted(old_names[k] for k in old_names.keys() - new_names)),
+        overrides_unmatched=tuple(unmatched),
         seconds=time.perf_counter() - started,
     )

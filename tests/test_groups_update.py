@@ -35,6 +35,7 @@ from nlp.updater import (
 
 COMMITTED_KB = Path(__file__).resolve().parents[1] / "nlp" / "data" / "groups.json"
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+OVERRIDES = COMMITTED_KB.parent / "overrides.tsv"
 APT31_NAMES = ["APT31", "ZIRCONIUM", "Violet Typhoon", "Judgment Panda", "BRONZE VINEWOOD"]
 THREAT_ACTOR_PATH = "/misp-galaxy/clusters/threat-actor.json"
 ENTERPRISE_PATH = "/mitre-attack/enterprise-attack.json"
@@ -170,6 +171,26 @@ def test_local_folder_in_importer_layout_gives_the_same_file_and_a_diff_report(
     assert report.groups_removed == ("misp:gone-group Gone Group",)
     assert {"Gone Group", "Gonzo"} == set(report.names_removed)
     assert {"Violet Typhoon", "ZIRCONIUM"} <= set(report.names_added)
+
+
+def test_update_reports_an_override_the_new_data_no_longer_needs(
+    shared_data: Path, old_kb: Path, tmp_path: Path
+) -> None:
+    # Upstream may fix what a packaged correction was for; users cannot edit overrides.tsv.
+    overrides = tmp_path / "overrides.tsv"
+    overrides.write_text(
+        OVERRIDES.read_text(encoding="utf-8") + "drop_alias\t*\tNo Such Alias\tgone upstream\n",
+        encoding="utf-8",
+    )
+    number = len(overrides.read_text(encoding="utf-8").splitlines())
+
+    report = update_knowledge_base(old_kb, fetch_root=shared_data / "kb", overrides_path=overrides)
+
+    assert old_kb.read_bytes() == COMMITTED_KB.read_bytes()
+    line = f"{overrides}:{number}: drop_alias * 'No Such Alias' matches nothing: "
+    line += "no group has that alias"
+    assert report.overrides_unmatched == (line,)
+    assert f"override not applied: {line}" in report.summary().splitlines()
 
 
 def _not_found(handler: BaseHTTPRequestHandler) -> Response:

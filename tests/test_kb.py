@@ -10,7 +10,7 @@ import pytest
 
 from nlp.errors import KnowledgeBaseError
 from nlp.importer import build_groups, main, read_overrides
-from nlp.kb import KnowledgeBase, load_groups
+from nlp.kb import Group, KnowledgeBase, load_groups
 
 OVERRIDES = Path(__file__).resolve().parents[1] / "nlp" / "data" / "overrides.tsv"
 
@@ -96,6 +96,73 @@ def test_override_without_reason_is_rejected(tmp_path: Path) -> None:
     bad.write_text("needs_evidence\t*\tTurla\n", encoding="utf-8")
     with pytest.raises(KnowledgeBaseError, match="4 tab-separated fields"):
         read_overrides(bad)
+
+
+def _overrides(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "overrides.tsv"
+    path.write_text("# a comment\n" + "".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_drop_group_removes_a_group_and_every_name_of_it(shared_data: Path, tmp_path: Path) -> None:
+    path = _overrides(tmp_path, "drop_group\tmisp:unnamed-actor\tUnnamed Actor\ta generic phrase")
+    groups = build_groups(shared_data / "kb", read_overrides(path))
+    kb = KnowledgeBase(Group.from_json(group) for group in groups)
+    assert kb.get("misp:unnamed-actor") is None and kb.lookup("Unnamed Actor") == ()
+    assert kb.get("G0128") is not None
+
+
+def test_a_mark_with_a_group_id_marks_that_group_only(shared_data: Path, tmp_path: Path) -> None:
+    path = _overrides(tmp_path, "needs_evidence\tG0007\tGrizzly Steppe\tonly as APT28")
+    groups = build_groups(shared_data / "kb", read_overrides(path))
+    kb = KnowledgeBase(Group.from_json(group) for group in groups)
+    apt28, apt29 = kb.get("G0007"), kb.get("G0016")
+    assert apt28 is not None and apt28.name_needs_evidence("Grizzly Steppe")
+    assert apt29 is not None and not apt29.name_needs_evidence("Grizzly Steppe")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "needs_evidence\t*\tNo Such Actor\tnot a name",
+            "needs_evidence * 'No Such Actor' matches nothing: no group has that name",
+        ),
+        (
+            "drop_alias\t*\tUnnamed Actor\tgeneric",
+            "drop_alias * 'Unnamed Actor' matches nothing: it is the primary name of "
+            "misp:unnamed-actor, which drop_alias cannot remove (use drop_group)",
+        ),
+        (
+            "drop_group\tmisp:unnamed-actor\tUnnamed Group\tgeneric",
+            "drop_group misp:unnamed-actor 'Unnamed Group' matches nothing: "
+            "the group is named 'Unnamed Actor'",
+        ),
+        (
+            "add_alias\tG0128\tZIRCONIUM\talready there",
+            "add_alias G0128 'ZIRCONIUM' matches nothing: the group already has that name",
+        ),
+        (
+            "trusted\tG9999\tAPT31\tno such group",
+            "trusted G9999 'APT31' matches nothing: the catalogues give no group G9999",
+        ),
+    ],
+    ids=["unknown-name", "primary-name", "wrong-group-name", "known-alias", "unknown-group"],
+)
+def test_an_override_that_matches_nothing_is_refused_with_its_line(
+    shared_data: Path, tmp_path: Path, line: str, message: str
+) -> None:
+    path = _overrides(tmp_path, "needs_evidence\t*\tSandworm\tDune", line)
+    with pytest.raises(KnowledgeBaseError) as failure:
+        build_groups(shared_data / "kb", read_overrides(path))
+    assert str(failure.value) == f"{path}:3: {message}"
+
+
+@pytest.mark.parametrize("action", ["add_alias", "drop_group"])
+def test_overrides_that_need_one_group_refuse_the_wildcard(tmp_path: Path, action: str) -> None:
+    path = _overrides(tmp_path, f"{action}\t*\tAPT31\tevery group")
+    with pytest.raises(KnowledgeBaseError, match=rf"^{path}:2: {action} needs a group id, not \*$"):
+        read_overrides(path)
 
 
 def test_missing_catalogue_is_one_clear_error(tmp_path: Path) -> None:

@@ -72,6 +72,11 @@ def test_ordinary_words_raise_nothing(nlp: Language, text: str) -> None:
     assert result.mentions == [] and result.attributions == []
 
 
+def test_a_generic_phrase_misp_lists_as_an_actor_is_no_group(nlp: Language) -> None:
+    result = analyze(nlp, "An Unnamed Actor group breached the network.")
+    assert result.mentions == [] and result.attributions == []
+
+
 def test_ordinary_word_name_counts_with_a_group_cue(nlp: Language) -> None:
     result = analyze(nlp, "The Silence hackers breached three banks in Russia.")
     assert [m.alias for m in result.mentions] == ["Silence"]
