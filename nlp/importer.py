@@ -543,6 +543,14 @@ def merge_microsoft(
         weather_owners = owners.get(normalise_name(weather), set())
         if len(weather_owners) == 1:
             votes[next(iter(weather_owners))] += 3
+        else:
+            # A group that carries the name as its own primary name is that group, even where
+            # others list it as an alias (ATT&CK's "Moonstone Sleet" and Lazarus' alias of it);
+            # less than the Microsoft entry's other names agreeing on one group, as for ATT&CK's
+            # "Salt Typhoon" next to MISP's GhostEmperor, FamousSparrow, OPERATOR PANDA.
+            for gid in weather_owners:
+                if normalise_name(drafts[gid].name) == normalise_name(weather):
+                    votes[gid] += 2
         for name in others:
             name_owners = owners.get(normalise_name(name), set())
             if len(name_owners) == 1:  # names several groups claim never vote

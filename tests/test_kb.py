@@ -46,6 +46,23 @@ def test_names_claimed_by_several_groups_keep_every_candidate(
 
 
 @pytest.mark.parametrize(
+    ("name", "group_id"),
+    # the primary name of one ATT&CK group, listed as an alias elsewhere; and a Microsoft name
+    # whose other names all belong to a MISP actor, where ATT&CK has a group of that name too
+    [("Moonstone Sleet", "G1036"), ("Storm-1789", "G1036"), ("Salt Typhoon", None)],
+)
+def test_a_microsoft_name_joins_the_group_the_evidence_points_to(
+    kb: KnowledgeBase, name: str, group_id: str | None
+) -> None:
+    owners = {g.id for g in kb.lookup(name)}
+    if group_id is not None:
+        assert group_id in owners
+        assert not any(owner.startswith("misp:") for owner in owners)
+    else:
+        assert {"G1045", "misp:ghostemperor"} == owners
+
+
+@pytest.mark.parametrize(
     "name",
     [
         "Silence",
