@@ -772,6 +772,33 @@ def is_ordinary_word(name: str) -> bool:
     return _zipf(name) >= ORDINARY_WORD_ZIPF
 
 
+# Vendors' numbering schemes: a name of one of these forms was coined by that vendor. Only
+# schemes no other vendor uses; animal names are not unique enough ("Iron Tiger" is Trend
+# Micro's, not CrowdStrike's) nor is "APT-C-" (Qihoo 360 and QiAnXin), so those come only from
+# the catalogues, whose statement always wins.
+NAMING_SCHEMES = (
+    (re.compile(r"(?:APT ?\d{1,3}|UNC\d{3,5}|FIN\d{1,3}|TEMP\.[A-Z][A-Za-z]+)"), "Mandiant"),
+    (re.compile(r"TA\d{3,4}"), "Proofpoint"),
+    (
+        re.compile(
+            r"(?:BRONZE|IRON|COBALT|NICKEL|GOLD|TUNGSTEN|ALUMINUM|COPPER|PLATINUM|ZINC|CARBON)"
+            r" [A-Z]{3,}|TG-\d{3,4}"
+        ),
+        "Secureworks",
+    ),
+    (re.compile(r"ITG\d{2}|Hive\d{4}"), "IBM X-Force"),
+    (re.compile(r"UAC-\d{4}"), "CERT-UA"),
+    (re.compile(r"TAG-\d{2,3}"), "Recorded Future"),
+    (re.compile(r"ATK ?\d{1,3}"), "Thales"),
+    (re.compile(r"(?:Storm|DEV)-\d{4}|[A-Z]{3,}IUM"), "Microsoft"),
+)
+
+
+def naming_scheme_giver(name: str) -> str | None:
+    """The vendor whose numbering scheme ``name`` follows, if any."""
+    return next((giver for scheme, giver in NAMING_SCHEMES if scheme.fullmatch(name)), None)
+
+
 def build_groups(
     kb_dir: Path, overrides: Iterable[Override], *, unmatched: list[str] | None = None
 ) -> list[dict[str, Any]]:
@@ -820,6 +847,12 @@ def build_groups(
             for name, giver in sorted(draft.name_origins.items())
             if normalise_name(name) in known
         }
+        stated = {normalise_name(name) for name in origins}
+        for name in [draft.name, *aliases]:
+            scheme_giver = naming_scheme_giver(name)
+            if scheme_giver and normalise_name(name) not in stated:
+                origins[name] = scheme_giver
+        origins = dict(sorted(origins.items()))
         groups.append(
             {
                 "id": draft.id,

@@ -237,3 +237,14 @@ def test_campaign_names_need_evidence(kb: KnowledgeBase) -> None:
 def test_gru_sponsor_names_the_state(kb: KnowledgeBase) -> None:
     group = kb.get("G0007")
     assert group is not None and group.sponsor == "Russia's GRU (Unit 26165)"
+
+
+def test_names_in_a_vendor_numbering_scheme_name_their_vendor(kb: KnowledgeBase) -> None:
+    group = kb.get("G0007")
+    assert group is not None
+    assert group.origin_of("ITG05") == "IBM X-Force"
+    assert group.origin_of("TG-4127") == "Secureworks"
+    assert group.origin_of("UAC-0028") == "CERT-UA"
+    # a catalogue's own statement wins; animal names follow no vendor's scheme alone
+    assert group.origin_of("APT-C-20") == "QiAnXin"
+    assert kb.get("G0027") is not None and kb.get("G0027").origin_of("Iron Tiger") != "CrowdStrike"  # type: ignore[union-attr]
