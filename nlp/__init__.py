@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Span
 
 from nlp.attribution import ATTRIBUTIONS_KEY
 from nlp.errors import KnowledgeBaseError, NlpError
@@ -120,6 +120,7 @@ def _result(doc: Doc, kb: KnowledgeBase, shift: int, excerpt: Excerpt | None) ->
         )
 
     best: dict[str, Attribution] = {}
+    named = list(doc.spans.get(GROUPS_KEY, []))
     for span in doc.spans.get(ATTRIBUTIONS_KEY, []):
         if span._.aptwatch_role != "attribution":
             continue
@@ -136,6 +137,7 @@ def _result(doc: Doc, kb: KnowledgeBase, shift: int, excerpt: Excerpt | None) ->
             attributed_by=span._.aptwatch_attributed_by,
             sponsor=span._.aptwatch_sponsor,
             confidence=float(span._.aptwatch_confidence),
+            candidates=_candidates(named, span),
         )
         current = best.get(group.id)
         if current is None or _strength(candidate) > _strength(current):
@@ -150,3 +152,18 @@ def _strength(attribution: Attribution) -> tuple[int, float, int]:
         attribution.confidence,
         attribution.attributed_by is not None,
     )
+
+
+def _candidates(named: list[Span], claim: Span) -> tuple[str, ...]:
+    """Every group id the claim's name may mean, when it may mean several: those of the group
+    span at the claim's offsets, or for "the group" those of the names it refers back to (the
+    last sentence before it naming its group; one unambiguous name there settles it)."""
+    names = [s for s in named if (s.start, s.end) == (claim.start, claim.end)]
+    if not names:
+        before = [s for s in named if s.end <= claim.start and s._.aptwatch_group_id == claim.id_]
+        if before:
+            sentence = claim.doc[max(s.start for s in before)].sent.start
+            names = [s for s in before if s.sent.start == sentence]
+    if not names or any(len(s._.aptwatch_candidates) < 2 for s in names):
+        return ()
+    return tuple(sorted({gid for s in names for gid in s._.aptwatch_candidates}))

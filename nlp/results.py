@@ -34,18 +34,22 @@ class Attribution:
     attributed_by: str | None = None
     sponsor: str | None = None
     confidence: float = 0.0
+    # Every group id the name may mean (``group_id`` among them), only when it may mean several:
+    # the attribution is then to ``group_id`` as the detector resolved it, not a certainty.
+    candidates: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "group_id": self.group_id,
             "group_name": self.group_name,
+            "mitre_id": self.mitre_id,
             "alias": self.alias,
             "stance": self.stance,
             "attributed_by": self.attributed_by,
             "sponsor": self.sponsor,
             "evidence": self.evidence,
             "confidence": round(self.confidence, 3),
-        }
+        } | ({"candidates": list(self.candidates)} if self.candidates else {})
 
 
 @dataclass(frozen=True)

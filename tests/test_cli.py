@@ -43,6 +43,7 @@ def test_analyze_reports_the_seed_attribution(shared_data: Path) -> None:
     assert set(apt31) == {
         "group_id",
         "group_name",
+        "mitre_id",
         "alias",
         "stance",
         "attributed_by",
@@ -51,6 +52,18 @@ def test_analyze_reports_the_seed_attribution(shared_data: Path) -> None:
         "confidence",
     }
     assert any(m["alias"] == "APT40" for m in result["mentions"])
+
+
+def test_analyze_reports_every_candidate_of_an_ambiguous_name() -> None:
+    text = "US officials said Andariel was behind the attack on the bank."
+    out = io.StringIO()
+
+    analyze_jsonl([json.dumps({"id": "a", "text": text})], out)
+
+    (attribution,) = json.loads(out.getvalue())["attributions"]
+    assert attribution["group_id"] in attribution["candidates"]
+    assert sorted(attribution["candidates"]) == ["G0032", "G0138"]  # Lazarus Group, Andariel
+    assert attribution["mitre_id"] == attribution["group_id"]
 
 
 def test_analyze_reads_stdin_and_keeps_one_line_per_input() -> None:

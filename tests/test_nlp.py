@@ -179,6 +179,39 @@ def test_ambiguous_name_exposes_every_candidate(nlp: Language) -> None:
     assert {span.id_ for span in doc.spans["aptwatch_groups"]} == {"G0007", "G0016"}
 
 
+def test_an_attribution_under_an_ambiguous_name_reports_every_candidate(nlp: Language) -> None:
+    text = (
+        "The DHS report said Grizzly Steppe hackers compromised the Democratic National Committee."
+    )
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.group_id in {"G0007", "G0016"}
+    assert attribution.candidates == ("G0007", "G0016")
+    as_json = attribution.to_json()
+    assert as_json["candidates"] == ["G0007", "G0016"]
+    assert as_json["mitre_id"] == attribution.group_id
+
+
+def test_an_attribution_under_an_unambiguous_name_has_no_candidates(nlp: Language) -> None:
+    (attribution,) = analyze(nlp, "Trend Micro said APT28 breached the ministry.").attributions
+    assert attribution.group_id == "G0007" and attribution.candidates == ()
+    as_json = attribution.to_json()
+    assert "candidates" not in as_json and as_json["mitre_id"] == "G0007"
+
+
+def test_the_group_after_an_ambiguous_name_keeps_its_candidates(nlp: Language) -> None:
+    ambiguous = "Nobelium is a Russian espionage outfit. The group breached a nuclear operator."
+    (attribution,) = analyze(nlp, ambiguous).attributions
+    assert attribution.alias.lower() == "the group"
+    assert attribution.candidates == ("G0016", "misp:unc2452")
+    # An unambiguous name beside it in the sentence "the group" refers to settles it.
+    settled = (
+        "APT28, also known as Grizzly Steppe, is a Russian outfit. "
+        "The group breached a nuclear operator."
+    )
+    (attribution,) = analyze(nlp, settled).attributions
+    assert attribution.group_id == "G0007" and attribution.candidates == ()
+
+
 def test_name_inside_a_link_is_not_a_mention(nlp: Language) -> None:
     text = "Read more at https://example.com/news/apt31-hackers-charged today."
     assert analyze(nlp, text).mentions == []
