@@ -35,6 +35,7 @@ MAX_EVIDENCE_CHARS = 1000
 MAX_NAME_CHARS = 120
 MAX_URL_CHARS = 2000
 MAX_ALSO_REPORTED = 10
+MAX_CANDIDATES = 5
 MAX_DIGEST_TITLE_GROUPS = 5
 
 ATTACK_GROUP_URL = "https://attack.mitre.org/groups/{}/"
@@ -141,11 +142,28 @@ def _mitre_id(alert: PendingAlert) -> str | None:
     return mitre if _MITRE_GROUP_ID.fullmatch(mitre) else None
 
 
+def _other_candidates(alert: PendingAlert) -> list[str]:
+    """'<name> (<id>)' of each other group the alias may mean, inert but not yet escaped."""
+    shown = [
+        f"{scraped(c.group_name, MAX_NAME_CHARS) or 'unknown group'} ({scraped(c.group_id, 64)})"
+        for c in alert.other_candidates[:MAX_CANDIDATES]
+    ]
+    if len(alert.other_candidates) > MAX_CANDIDATES:
+        shown.append(f"{len(alert.other_candidates) - MAX_CANDIDATES} more")
+    return shown
+
+
 def render_title(alert: PendingAlert) -> str:
-    """'APT attribution: <group> (<MITRE id>)' — one line, so it cannot inject email headers."""
+    """'APT attribution: <group> (<MITRE id>)' — one line, so it cannot inject email headers.
+
+    When the name used may mean other groups too, the title says so and names them."""
     name = scraped(alert.group_name, MAX_NAME_CHARS) or "unknown group"
     mitre = _mitre_id(alert)
-    return f"APT attribution: {name} ({mitre})" if mitre else f"APT attribution: {name}"
+    title = f"APT attribution: {name} ({mitre})" if mitre else f"APT attribution: {name}"
+    others = _other_candidates(alert)
+    if others:
+        title += f" — ambiguous name, may also be {' or '.join(others)}"
+    return title
 
 
 def _stance_text(stance: str) -> str:
@@ -174,6 +192,11 @@ def _fields(alert: PendingAlert, fmt: str) -> list[tuple[str, str]]:
     alias = one_line(alert.alias, MAX_NAME_CHARS)
     if alias and alias.casefold() != one_line(alert.group_name, MAX_NAME_CHARS).casefold():
         fields.append(("Name used in the article", esc(alias)))
+    others = _other_candidates(alert)
+    if others:
+        # The detector chose one group for a name the sources give several: never silently.
+        may_mean = " or ".join(_escape(other, fmt) for other in others)
+        fields.append(("Ambiguous name", f"'{esc(alert.alias)}' may also mean {may_mean}"))
     fields.append(("Stance", _escape(_stance_text(alert.stance), fmt)))
     if one_line(alert.attributed_by, MAX_NAME_CHARS):
         fields.append(("Attributed by", esc(alert.attributed_by)))
@@ -226,6 +249,8 @@ def _group_summary(alerts: Sequence[PendingAlert]) -> str:
     names: list[str] = []
     for alert in alerts:
         name = scraped(alert.group_name, MAX_NAME_CHARS) or "unknown group"
+        if alert.other_candidates:
+            name += " (ambiguous name)"
         if name not in names:
             names.append(name)
     shown = ", ".join(names[:MAX_DIGEST_TITLE_GROUPS])

@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from crawler.extraction import Extracted, byline_authors, extract
-from storage.records import AttributionIn, MentionIn
+from storage.records import AttributionIn, CandidateGroup, MentionIn
 from storage.similarity import TextIdentity, text_identity
 
 if TYPE_CHECKING:
@@ -102,7 +102,10 @@ def analyse_page(pipeline: Language, job: PageJob) -> PageAnalysis:
     return PageAnalysis(
         extracted,
         tuple(
-            MentionIn(m.group_id, m.group_name, m.alias, m.start, m.end) for m in analysis.mentions
+            MentionIn(
+                m.group_id, m.group_name, m.alias, m.start, m.end, _named(pipeline, m.candidates)
+            )
+            for m in analysis.mentions
         ),
         tuple(
             AttributionIn(
@@ -115,11 +118,25 @@ def analyse_page(pipeline: Language, job: PageJob) -> PageAnalysis:
                 attributed_by=a.attributed_by,
                 sponsor=a.sponsor,
                 confidence=a.confidence,
+                candidates=_named(pipeline, a.candidates),
             )
             for a in analysis.attributions
         ),
         text_identity(extracted.text),
     )
+
+
+def _named(pipeline: Language, group_ids: tuple[str, ...]) -> tuple[CandidateGroup, ...]:
+    """An ambiguous name's group ids with their names, from the pipeline's own knowledge base:
+    the nlp results carry ids only, and neither storage nor the alerts can look names up."""
+    if not group_ids:
+        return ()
+    from nlp.evidence import AliasFilter
+
+    alias_filter = pipeline.get_pipe("aptwatch_alias_filter")
+    kb = alias_filter.kb if isinstance(alias_filter, AliasFilter) else None
+    groups = [(gid, kb.get(gid) if kb is not None else None) for gid in group_ids]
+    return tuple(CandidateGroup(gid, group.name if group else gid) for gid, group in groups)
 
 
 # --- the worker side: module state lives in each worker process ----------------------------------

@@ -142,7 +142,7 @@ def alembic_config(url: str) -> Config:
 
 # The newest migration. Every crawl process checks the schema first; comparing this with the
 # stored revision costs one query instead of loading Alembic (a test keeps it equal to the head).
-SCHEMA_HEAD = "0002_stories_health_leases"
+SCHEMA_HEAD = "0003_ambiguous_name_candidates"
 
 
 def _stored_revision(engine: Engine) -> str | None:

@@ -38,6 +38,7 @@ NAMING_CONVENTION = {
 
 URL_MAX_LENGTH = 2048  # PostgreSQL btree entries cap near 2.7 kB; longer URLs are rejected upfront
 SHORT = 255
+EMPTY_JSON_LIST = "[]"  # a server default both SQLite and PostgreSQL read as an empty list
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -118,6 +119,11 @@ class GroupMention(Base):
     alias: Mapped[str] = mapped_column(Text)
     start: Mapped[int] = mapped_column(Integer)
     end: Mapped[int] = mapped_column(Integer)
+    # An ambiguous name: every group it may mean, [{"group_id": ..., "group_name": ...}, ...]
+    # (group_id among them); [] when the name means one group.
+    candidates: Mapped[list[dict[str, str]]] = mapped_column(
+        JSON, default=list, server_default=EMPTY_JSON_LIST
+    )
 
     __table_args__ = (CheckConstraint('start >= 0 AND start <= "end"', name="span"),)
 
@@ -138,6 +144,10 @@ class Attribution(Base):
     sponsor: Mapped[str | None] = mapped_column(Text)
     evidence: Mapped[str] = mapped_column(Text)
     confidence: Mapped[float] = mapped_column(Float)
+    # As GroupMention.candidates: the alias may mean any of these groups, not only group_id.
+    candidates: Mapped[list[dict[str, str]]] = mapped_column(
+        JSON, default=list, server_default=EMPTY_JSON_LIST
+    )
 
     __table_args__ = (
         CheckConstraint("stance IN ('asserted', 'hedged', 'negated')", name="stance"),

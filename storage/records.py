@@ -22,12 +22,22 @@ class ArticleIn:
 
 
 @dataclass(frozen=True)
+class CandidateGroup:
+    """One group an ambiguous name may mean ("Grizzly Steppe": APT28 or APT29)."""
+
+    group_id: str
+    group_name: str
+
+
+@dataclass(frozen=True)
 class MentionIn:
     group_id: str
     group_name: str
     alias: str
     start: int
     end: int
+    # Every group the name may mean (group_id among them), only when it may mean several.
+    candidates: tuple[CandidateGroup, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,9 @@ class AttributionIn:
     attributed_by: str | None = None
     sponsor: str | None = None
     confidence: float = 0.0
+    # Every group the name may mean (group_id among them), only when it may mean several: the
+    # attribution is to group_id as the detector resolved the name, and the alert says so.
+    candidates: tuple[CandidateGroup, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,13 @@ class PendingAlert:
     # Other sources that carried the same story, earliest first (the alert's own source excluded).
     also_reported_by: tuple[str, ...] = field(default=())
     story_id: int | None = None
+    # Every group the alias may mean, group_id among them; empty when it means one group.
+    candidates: tuple[CandidateGroup, ...] = ()
+
+    @property
+    def other_candidates(self) -> tuple[CandidateGroup, ...]:
+        """The groups other than ``group_id`` that the name used in the article may mean."""
+        return tuple(c for c in self.candidates if c.group_id != self.group_id)
 
 
 @dataclass(frozen=True)

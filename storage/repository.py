@@ -27,6 +27,7 @@ from storage.records import (
     ALERTING_STANCES,
     ArticleIn,
     AttributionIn,
+    CandidateGroup,
     DeliveryRecord,
     FetchIn,
     MentionIn,
@@ -173,9 +174,18 @@ def _add_mentions(session: Session, article_id: int, mentions: Sequence[MentionI
             alias=m.alias,
             start=m.start,
             end=m.end,
+            candidates=_candidates_json(m.candidates),
         )
         for m in mentions
     )
+
+
+def _candidates_json(candidates: Sequence[CandidateGroup]) -> list[dict[str, str]]:
+    return [{"group_id": c.group_id, "group_name": c.group_name} for c in candidates]
+
+
+def _candidates_of(stored: list[dict[str, str]]) -> tuple[CandidateGroup, ...]:
+    return tuple(CandidateGroup(c["group_id"], c["group_name"]) for c in stored)
 
 
 def _add_attributions(
@@ -194,6 +204,7 @@ def _add_attributions(
                 sponsor=a.sponsor,
                 evidence=a.evidence,
                 confidence=a.confidence,
+                candidates=_candidates_json(a.candidates),
             ),
             a,
         )
@@ -549,6 +560,7 @@ def _pending_alerts(session: Session, query: Any) -> list[PendingAlert]:
             created_at=alert.created_at,
             also_reported_by=reporters.get(article.id, ()),
             story_id=article.story_id,
+            candidates=_candidates_of(attribution.candidates),
         )
         for alert, attribution, article, source_name in rows
     ]

@@ -31,6 +31,7 @@ from alerts.render import render_alert, render_digest
 from storage import (
     ArticleIn,
     AttributionIn,
+    CandidateGroup,
     MentionIn,
     PendingAlert,
     ensure_source,
@@ -108,10 +109,12 @@ def store_attribution(
     number: int = 1,
     title: str = "Czechia blames China's APT31 for ministry hack",
     stance: str = "asserted",
+    group_id: str = "G0128",
     group_name: str = "ZIRCONIUM",
     alias: str = "APT31",
     mitre_id: str | None = "G0128",
     evidence: str = EVIDENCE,
+    candidates: tuple[CandidateGroup, ...] = (),
 ) -> int:
     """Store one article with one attribution, as the crawler would; returns alerts created."""
     text_body = f"{evidence} Article number {number} with its own text."
@@ -128,10 +131,10 @@ def store_attribution(
                 text=text_body,
                 published=datetime(2025, 5, 28, 9, 30, tzinfo=UTC),
             ),
-            [MentionIn("G0128", group_name, alias, start, start + len(alias))],
+            [MentionIn(group_id, group_name, alias, start, start + len(alias), candidates)],
             [
                 AttributionIn(
-                    group_id="G0128",
+                    group_id=group_id,
                     group_name=group_name,
                     alias=alias,
                     stance=stance,
@@ -140,6 +143,7 @@ def store_attribution(
                     attributed_by="Czech Ministry of Foreign Affairs",
                     sponsor="China",
                     confidence=0.9,
+                    candidates=candidates,
                 )
             ],
         )
@@ -306,6 +310,75 @@ def test_hedged_attribution_is_marked_hedged(
 
     [posted] = webhook.received("soc")
     assert "Stance: HEDGED — suspected, the source does not state it as fact" in posted["message"]
+
+
+GRIZZLY_STEPPE = (CandidateGroup("G0007", "APT28"), CandidateGroup("G0016", "APT29"))
+
+
+def test_an_ambiguous_name_is_said_so_with_the_other_candidates_by_webhook_and_email(
+    tmp_path: Path, sessions: sessionmaker[Session], webhook: WebhookReceiver, mailbox: SmtpReceiver
+) -> None:
+    config = write_config(
+        tmp_path, (webhook.apprise_url("soc"), None), (mailbox.apprise_url(), None)
+    )
+    store_attribution(
+        sessions,
+        title="DHS ties Grizzly Steppe to the DNC breach",
+        group_id="G0007",
+        group_name="APT28",
+        alias="Grizzly Steppe",
+        mitre_id="G0007",
+        evidence="The DHS report said Grizzly Steppe hackers compromised the DNC.",
+        candidates=GRIZZLY_STEPPE,
+    )
+    store_attribution(sessions, number=2)  # APT31: one group only
+
+    dispatch(sessions, config)
+
+    by_group = {p["title"].split(":")[1].split()[0]: p for p in webhook.received("soc")}
+    ambiguous, plain = by_group["APT28"], by_group["ZIRCONIUM"]
+    line = "Ambiguous name: 'Grizzly Steppe' may also mean APT29 (G0016)"
+    assert line in ambiguous["message"]
+    assert ambiguous["title"] == (
+        "APT attribution: APT28 (G0007) — ambiguous name, may also be APT29 (G0016)"
+    )
+    assert "mbiguous" not in plain["title"] + plain["message"]
+    assert plain["title"] == "APT attribution: ZIRCONIUM (G0128)"
+    mails = {m.message["Subject"]: html_part(m.message) for m in mailbox.mails}
+    assert (
+        "Ambiguous name:</strong> 'Grizzly Steppe' may also mean APT29 (G0016)"
+        in (mails[ambiguous["title"]])
+    )
+    assert "mbiguous" not in mails[plain["title"]]
+
+
+def test_ambiguous_names_are_marked_in_markdown_html_and_digests() -> None:
+    nobelium = pending_alert(
+        group_id="G0016",
+        group_name="APT29",
+        mitre_id="G0016",
+        alias="Nobelium",
+        candidates=(
+            CandidateGroup("G0016", "APT29"),
+            CandidateGroup("misp:unc2452", "UNC2452"),
+            CandidateGroup("misp:dark-halo", "Dark_Halo <b>"),
+        ),
+    )
+
+    _, markdown = render_alert(nobelium, "markdown")
+    _, html = render_alert(nobelium, "html")
+    title, digest = render_digest([nobelium, pending_alert(alert_id=2)], "text")
+
+    assert (
+        "- **Ambiguous name:** 'Nobelium' may also mean UNC2452 (misp:unc2452) or Dark\\_Halo"
+        in markdown
+    )
+    assert "<strong>Ambiguous name:</strong> 'Nobelium' may also mean UNC2452 (misp:unc2452)" in (
+        html
+    )
+    assert "<b>" not in html
+    assert title == "APT attribution digest: 2 alerts (APT29 (ambiguous name), ZIRCONIUM)"
+    assert digest.count("Ambiguous name:") == 1
 
 
 def test_malicious_scraped_text_arrives_inert_by_webhook_and_email(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -101,6 +102,75 @@ def test_attribution_alerts_once_per_channel_and_never_again(
     assert len(webhook.payloads) == 2
     assert len(smtp.mails) == 2
     assert demo_site.count("/news/ministry-breach-apt31.html") == article_fetches
+
+
+AMBIGUOUS_ARTICLE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Homeland security report ties Grizzly Steppe to party network breach</title>
+<link rel="canonical" href="__BASE_URL__/news/grizzly-steppe-party.html">
+<meta property="article:published_time" content="2026-11-24T08:15:00+00:00">
+</head><body><main><article>
+<h1>Homeland security report ties Grizzly Steppe to party network breach</h1>
+<p>The homeland security department of the Republic of Veldmark said in a report on Monday that
+Grizzly Steppe hackers compromised the network of the country's largest political party during
+the spring campaign.</p>
+<p>Investigators found that the intruders had read the party's mail for several months and copied
+its donor database before the breach was discovered by an outside auditor.</p>
+<p>The party said it had replaced its mail servers, reset every staff password and brought in a
+second firm to check that no access remained.</p>
+<p>Election officials said the breach had not touched the voting systems, which are not connected
+to the internet, and that the vote would go ahead as planned.</p>
+</article></main></body></html>
+"""
+
+
+def test_an_ambiguous_name_is_alerted_with_every_group_it_may_mean(
+    tmp_path: Path, channels: tuple[WebhookReceiver, SmtpReceiver]
+) -> None:
+    # "Grizzly Steppe" is the US government's name for both APT28 and APT29; APT31 is one group.
+    root = tmp_path / "site"
+    (root / "news").mkdir(parents=True)
+    (root / "news" / "grizzly-steppe-party.html").write_text(AMBIGUOUS_ARTICLE, encoding="utf-8")
+    shutil.copy(DEMO_SITE / "news" / "ministry-breach-apt31.html", root / "news")
+    items = "".join(
+        f"<item><title>{name}</title><link>__BASE_URL__/news/{name}.html</link></item>"
+        for name in ("grizzly-steppe-party", "ministry-breach-apt31")
+    )
+    (root / "news.rss").write_text(
+        f"<?xml version='1.0'?><rss version='2.0'><channel><title>Wire</title>{items}"
+        "</channel></rss>",
+        encoding="utf-8",
+    )
+    webhook, _ = channels
+    with serve(root) as site:
+        sources = tmp_path / "sources.yaml"
+        sources.write_text(
+            f"sources:\n  - {{name: Wire, kind: feed, url: '{site.url('/news.rss')}', "
+            "allow_private_network: true}\n",
+            encoding="utf-8",
+        )
+        config = make_config(tmp_path, sources, write_apprise(tmp_path / "ap.yaml", webhook.url))
+
+        outcome = run_once(config, io.StringIO(), crawl_settings=QUICK_CRAWL)
+
+    assert outcome.exit_code == 0
+    by_link = {
+        name: next(p for p in webhook.payloads if f"/news/{name}.html" in p["message"])
+        for name in ("grizzly-steppe-party", "ministry-breach-apt31")
+    }
+    ambiguous = by_link["grizzly-steppe-party"]
+    chosen, other = (
+        ("APT28 (G0007)", "APT29 (G0016)")
+        if "APT28 (G0007)" in ambiguous["title"].split("—")[0]
+        else ("APT29 (G0016)", "APT28 (G0007)")
+    )
+    assert ambiguous["title"] == (
+        f"APT attribution: {chosen} — ambiguous name, may also be {other}"
+    )
+    assert f"Ambiguous name: 'Grizzly Steppe' may also mean {other}" in ambiguous["message"]
+    plain = by_link["ministry-breach-apt31"]
+    assert plain["title"] == "APT attribution: ZIRCONIUM (G0128)"
+    assert "mbiguous" not in plain["message"]
 
 
 def test_malformed_feed_fails_alone(tmp_path: Path, demo_site: LocalSite) -> None:

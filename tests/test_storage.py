@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, event, func, inspect, select, text
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage import (
     ArticleIn,
     AttributionIn,
+    CandidateGroup,
     DatabaseError,
     FetchIn,
     MentionIn,
@@ -42,6 +44,7 @@ from storage import (
     url_states,
 )
 from storage import clock as storage_clock
+from storage.db import alembic_config
 from storage.models import Alert, Article, Attribution, Base, GroupMention
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -207,6 +210,53 @@ def test_upgrading_twice_keeps_data_and_revision(db: Db) -> None:
         assert connection.scalar(text("SELECT name FROM sources")) == "Example News"
 
 
+OLD_TIME = "'2025-02-01 08:00:00.000000'"  # as SQLite and PostgreSQL both read it
+
+
+def test_upgrading_from_the_previous_head_keeps_every_row_and_adds_no_candidates(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url)
+    config = alembic_config(database_url)
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0002_stories_health_leases")
+        with engine.begin() as connection:
+            for statement in (
+                "INSERT INTO sources (id, name, kind, created_at) "
+                f"VALUES (7, 'Example News', 'news', {OLD_TIME})",
+                "INSERT INTO articles (id, source_id, url, canonical_url, content_hash, title, "
+                "text, authors, fetched_at, created_at) VALUES (41, 7, 'https://old.example/a', "
+                f"'https://old.example/a', 'h41', 'Old', 'APT31 did it.', '[]', {OLD_TIME}, "
+                f"{OLD_TIME})",
+                "INSERT INTO group_mentions (id, article_id, group_id, group_name, alias, start, "
+                "\"end\") VALUES (5, 41, 'G0128', 'ZIRCONIUM', 'APT31', 0, 5)",
+                "INSERT INTO attributions (id, article_id, group_id, group_name, mitre_id, alias, "
+                "stance, evidence, confidence) VALUES (6, 41, 'G0128', 'ZIRCONIUM', 'G0128', "
+                "'APT31', 'asserted', 'APT31 did it.', 0.9)",
+                "INSERT INTO alerts (id, article_id, attribution_id, group_id, status, created_at) "
+                f"VALUES (8, 41, 6, 'G0128', 'pending', {OLD_TIME})",
+            ):
+                connection.execute(text(statement))
+
+        upgrade_database(database_url)
+
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT version_num FROM alembic_version")) == (
+                "0003_ambiguous_name_candidates"
+            )
+        with make_session_factory(engine)() as session:
+            (alert,) = undelivered_alerts(session)
+            assert (alert.alert_id, alert.group_id, alert.evidence) == (8, "G0128", "APT31 did it.")
+            assert alert.candidates == ()
+            mention = session.get(GroupMention, 5)
+            assert mention is not None and (mention.alias, mention.candidates) == ("APT31", [])
+            assert [count(session, m) for m in (Article, Attribution, Alert)] == [1, 1, 1]
+    finally:
+        engine.dispose()
+
+
 # --- articles -----------------------------------------------------------------------------------
 
 
@@ -295,6 +345,34 @@ def test_one_alert_per_group_pointing_at_the_strongest_claim_and_none_when_negat
     assert alerts["G0128"].source_name == "Example News"
     assert alerts["G0128"].article_url == article.canonical_url
     assert alerts["G0128"].mitre_id == "G0128"
+
+
+def test_every_candidate_of_an_ambiguous_name_is_stored_and_reaches_the_alert(db: Db) -> None:
+    candidates = (CandidateGroup("G0007", "APT28"), CandidateGroup("G0016", "APT29"))
+    ambiguous = attribution(
+        "G0007", "asserted", 0.6, group_name="APT28", alias="Grizzly Steppe", candidates=candidates
+    )
+    plain = attribution("G0128", "asserted", 0.9)
+    with db.sessions() as session:
+        ensure_source(session, "Example News", "news", None)
+        store_article(
+            session,
+            make_article(1),
+            [MentionIn("G0007", "APT28", "Grizzly Steppe", 0, 14, candidates)],
+            [ambiguous, plain],
+        )
+        session.commit()
+
+    with db.sessions() as session:
+        alerts = {alert.group_id: alert for alert in undelivered_alerts(session)}
+        (mention,) = session.scalars(select(GroupMention)).all()
+    assert alerts["G0007"].candidates == candidates
+    assert alerts["G0007"].other_candidates == (CandidateGroup("G0016", "APT29"),)
+    assert alerts["G0128"].candidates == alerts["G0128"].other_candidates == ()
+    assert mention.candidates == [
+        {"group_id": "G0007", "group_name": "APT28"},
+        {"group_id": "G0016", "group_name": "APT29"},
+    ]
 
 
 def test_bad_input_is_refused_with_a_clear_message_and_nothing_stored(db: Db) -> None:
