@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from aptwatch.config import Config, env_seconds
-from aptwatch.errors import InputError
+from aptwatch.errors import ConfigError, InputError
 from aptwatch.health import failure_alert_threshold, record_crawl_health
 
 if TYPE_CHECKING:
@@ -62,14 +62,14 @@ def crawl(
     from crawler.run import CrawlError, CrawlReport, SourceReport, run_crawl
     from crawler.sources import load_sources
 
-    check_run_settings()
+    check_run_settings(config)
     sources_file = config.require_sources_file()
     # a bad sources file fails here, before anything is fetched
     enabled = [source.name for source in load_sources(sources_file) if source.enabled]
     upgrade_database(config)
     # The per-source summary says what went wrong; Scrapy's INFO chatter is opt-in.
     settings = {
-        "LOG_LEVEL": os.environ.get("APTWATCH_LOG_LEVEL", "WARNING"),
+        "LOG_LEVEL": log_level(),
         "APTWATCH_PROGRESS": sys.stderr.isatty(),
         "APTWATCH_NLP_KB_PATH": str(config.kb_path) if config.kb_path else None,
         **(crawl_settings or {}),
@@ -94,11 +94,37 @@ def crawl(
     return report
 
 
-def check_run_settings() -> None:
-    """The environment settings a run reads, checked before it starts rather than at its end
-    (or, for `run --forever`, at the end of every cycle)."""
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def check_run_settings(config: Config) -> None:
+    """The settings a crawl reads, checked before it starts rather than at its end (or, for `run
+    --forever`, at the end of every cycle, where a mistake would be retried for ever)."""
+    from storage import make_engine
+
     env_seconds("APTWATCH_CRAWL_TIMEOUT", DEFAULT_CRAWL_TIMEOUT)
     failure_alert_threshold()
+    log_level()
+    make_engine(config.database_url).dispose()  # a malformed URL or a missing driver; no connection
+
+
+def check_alert_settings(config: Config) -> None:
+    """The Apprise file a run delivers through: there, and readable as channels, before a crawl
+    that would otherwise end in a mistake only the operator can fix."""
+    from alerts.channels import load_channels
+
+    apprise_config = config.require_apprise_config()
+    if apprise_config is not None:
+        load_channels(apprise_config)
+
+
+def log_level() -> str:
+    raw = os.environ.get("APTWATCH_LOG_LEVEL", "").strip()
+    if not raw:
+        return "WARNING"
+    if raw.upper() not in LOG_LEVELS:
+        raise ConfigError(f"APTWATCH_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {raw!r}")
+    return raw.upper()
 
 
 def print_report(report: CrawlReport, out: TextIO, *, table: bool | None = None) -> None:
@@ -158,7 +184,7 @@ def run_once(
     table: bool | None = None,
 ) -> RunOutcome:
     """One pass: crawl every source, store what was found, send the alerts."""
-    config.require_apprise_config()  # fail on a missing channel file before a long crawl
+    check_alert_settings(config)  # fail on a bad channel file before a long crawl
     report = crawl(config, out, crawl_settings=crawl_settings)
     print_report(report, out, table=table)
     alerts = send_alerts(config, out)

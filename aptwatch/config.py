@@ -24,6 +24,8 @@ class Config:
     sources_file: Path
     apprise_config: Path | None
     data_dir: Path
+    # APTWATCH_APPRISE_CONFIG set to nothing: a mistake for the commands that send alerts
+    apprise_config_empty: bool = False
 
     def with_overrides(
         self,
@@ -38,7 +40,7 @@ class Config:
         if sources_file:
             updated = replace(updated, sources_file=sources_file)
         if apprise_config:
-            updated = replace(updated, apprise_config=apprise_config)
+            updated = replace(updated, apprise_config=apprise_config, apprise_config_empty=False)
         return updated
 
     @property
@@ -57,9 +59,17 @@ class Config:
         return self.sources_file
 
     def require_apprise_config(self) -> Path | None:
-        if self.apprise_config is not None and not self.apprise_config.is_file():
-            raise ConfigError(f"Apprise config file not found: {self.apprise_config}")
-        return self.apprise_config
+        if self.apprise_config_empty:
+            # not "no channels": alerts would go to the terminal and count as delivered
+            raise ConfigError("APTWATCH_APPRISE_CONFIG is set but empty; unset it or name the file")
+        path = self.apprise_config
+        if path is not None and not path.is_file():
+            if path.is_symlink() and not path.exists():
+                raise ConfigError(f"Apprise config file is a link to a missing file: {path}")
+            if path.is_dir():
+                raise ConfigError(f"Apprise config file is a folder, not a file: {path}")
+            raise ConfigError(f"Apprise config file not found: {path}")
+        return path
 
 
 def env_seconds(name: str, default: float, environ: dict[str, str] | None = None) -> float:
@@ -82,13 +92,20 @@ def load_config(environ: dict[str, str] | None = None) -> Config:
     sources_file = Path(env.get("APTWATCH_SOURCES_FILE") or DEFAULT_SOURCES_FILE)
     apprise_env = env.get("APTWATCH_APPRISE_CONFIG")
     apprise_config: Path | None
-    if apprise_env:
+    if apprise_env is not None and apprise_env.strip():
         apprise_config = Path(apprise_env)
+    elif apprise_env is not None:
+        apprise_config = None
     else:
-        apprise_config = next((p for p in DEFAULT_APPRISE_CANDIDATES if p.is_file()), None)
+        # Anything at a default place is the operator's channel file, usable or not: a dangling
+        # link or a folder there is an error, not a reason to print alerts to the terminal.
+        apprise_config = next(
+            (p for p in DEFAULT_APPRISE_CANDIDATES if p.exists() or p.is_symlink()), None
+        )
     return Config(
         database_url=database_url,
         sources_file=sources_file,
         apprise_config=apprise_config,
         data_dir=data_dir,
+        apprise_config_empty=apprise_env is not None and not apprise_env.strip(),
     )

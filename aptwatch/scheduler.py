@@ -198,11 +198,12 @@ def run_forever(
     start) raises here; what may pass (a network or database error, a crawl that failed, a
     sources file broken by an edit in progress) is said once and waited out.
     """
-    from aptwatch.commands import check_run_settings, crawl_and_alert
+    from aptwatch.commands import check_alert_settings, check_run_settings, crawl_and_alert
 
     stop = stop or threading.Event()
     cycle = run_cycle or crawl_and_alert
-    check_run_settings()
+    check_run_settings(config)
+    check_alert_settings(config)
     watch = SourcesWatch(config.require_sources_file())
     schedule = Schedule.for_sources(watch.intervals(), clock=clock)
     print(f"aptwatch: watching {len(schedule.slots)} sources; SIGTERM or Ctrl-C stops", file=out)

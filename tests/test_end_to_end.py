@@ -289,3 +289,32 @@ def test_bad_input_is_one_line_and_exit_2(
     assert expected in error_lines[0]
     assert "Traceback" not in result.stderr
     assert "s3cret" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("place", "expected"),
+    [
+        ("dangling link", "a link to a missing file"),
+        ("folder", "a folder, not a file"),
+        ("empty variable", "APTWATCH_APPRISE_CONFIG is set but empty"),
+    ],
+)
+def test_an_unusable_channel_file_is_an_error_not_the_terminal(
+    tmp_path: Path, place: str, expected: str
+) -> None:
+    """A channel file that is there but cannot be read is the operator's mistake: before, the
+    alerts went to the terminal and counted as delivered, and never reached the channel."""
+    env = {"APTWATCH_DATA_DIR": str(tmp_path / "var")}
+    (tmp_path / "config").mkdir()
+    if place == "dangling link":
+        (tmp_path / "config" / "apprise.yaml").symlink_to(tmp_path / "missing.yaml")
+    elif place == "folder":
+        (tmp_path / "config" / "apprise.yaml").mkdir()
+    else:
+        env["APTWATCH_APPRISE_CONFIG"] = ""
+
+    result = aptwatch("alerts", "send", cwd=tmp_path, env_extra=env)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert "sent" not in result.stdout

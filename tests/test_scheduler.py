@@ -20,7 +20,7 @@ from processes import processes_in_session
 
 from aptwatch.commands import source_status
 from aptwatch.config import Config
-from aptwatch.errors import ConfigError
+from aptwatch.errors import ConfigError, user_error_types
 from aptwatch.scheduler import Schedule, run_forever
 
 
@@ -216,7 +216,11 @@ def test_a_broken_edit_pauses_crawling_until_it_is_fixed(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("APTWATCH_CRAWL_TIMEOUT", "soon"), ("APTWATCH_FAILURE_ALERT_AFTER", "0")],
+    [
+        ("APTWATCH_CRAWL_TIMEOUT", "soon"),
+        ("APTWATCH_FAILURE_ALERT_AFTER", "0"),
+        ("APTWATCH_LOG_LEVEL", "BOGUS"),
+    ],
 )
 def test_a_bad_setting_stops_the_scheduler_before_its_first_cycle(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
@@ -327,3 +331,40 @@ def test_ctrl_c_during_a_one_pass_run_is_one_line_and_exit_130(tmp_path: Path) -
     assert stopped.returncode == 130, stopped.stdout + stopped.stderr
     assert stopped.stderr.strip().splitlines() == ["aptwatch: error: interrupted"]
     assert stopped.leftovers == set()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"database_url": "notaurl"}, "notaurl"),
+        ({"database_url": "mysql://u@127.0.0.1/x"}, "mysql"),
+        ({"apprise_config": "broken"}, "apprise.yaml"),
+        ({"apprise_config": "folder"}, "a folder"),
+    ],
+)
+def test_a_mistake_only_the_operator_can_fix_stops_the_scheduler_at_start(
+    tmp_path: Path, change: dict[str, str], message: str
+) -> None:
+    """Not retried for ever as if the network were down, and not found only after a crawl."""
+    from dataclasses import replace
+
+    calls: list[Sequence[str]] = []
+    config = config_for(tmp_path)
+    if "database_url" in change:
+        config = replace(config, database_url=change["database_url"])
+    elif change["apprise_config"] == "broken":
+        (tmp_path / "apprise.yaml").write_text("urls: [\n", encoding="utf-8")
+        config = replace(config, apprise_config=tmp_path / "apprise.yaml")
+    else:
+        (tmp_path / "channels").mkdir()
+        config = replace(config, apprise_config=tmp_path / "channels")
+
+    with pytest.raises(Exception, match=message) as raised:
+        run_forever(
+            config,
+            io.StringIO(),
+            run_cycle=lambda config, names, out, ev: calls.append(names),
+            max_cycles=1,
+        )
+    assert isinstance(raised.value, user_error_types())
+    assert calls == []
