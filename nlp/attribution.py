@@ -390,6 +390,7 @@ HEDGE_WORDS = frozenset(
         "unconfirmed",
         "resembles",
         "resemble",
+        "resembled",
         "resembling",
         "consistent",
         "similarities",
@@ -529,6 +530,13 @@ SUBJECT_SPEAKER = re.compile(
     rf"(?:has\s+|have\s+|had\s+|also\s+|now\s+|publicly\s+|formally\s+|officially\s+|strongly\s+|"
     rf"previously\s+|later\s+|first\s+|recently\s+|earlier\s+|(?:on|last)\s+\w+\s+)?"
     rf"(?:{REPORTING_VERBS}|{REPORTING_PARTICIPLES})\b"
+)
+# "Germany summoned the Russian ambassador after concluding that APT28 was behind ...": the
+# sentence's subject drew the conclusion.
+CONCLUDING_SUBJECT = re.compile(
+    rf"^\s*(?P<who>{_ATTRIBUTOR})\s+[^;:\"\u201c\u201d]{{0,100}}?\b(?:after|before|when|upon|"
+    rf"while)\s+(?:concluding|determining|finding|establishing|confirming|assessing|"
+    rf"attributing|blaming)\b"
 )
 # "Cybersecurity firm Mandiant, owned by Google, said ...": the speaker, an aside, the verb.
 ASIDE_SPEAKER = re.compile(
@@ -1664,6 +1672,7 @@ def _attributor(sentence: str, aliases: list[str]) -> str | None:
         PASSIVE_AGENT_AFTER_GROUP,
         SUBJECT_SPEAKER,
         ASIDE_SPEAKER,
+        CONCLUDING_SUBJECT,
         ONE_OF_SPEAKER,
         CAME_FROM,
         LED_TO_CONCLUDE,

@@ -283,6 +283,11 @@ def test_round_trip_through_disk_in_a_fresh_process(
         ),
         ("The attack was attributed to APT31 by the Czech government.", "the Czech government"),
         (
+            "Germany summoned the Russian ambassador after concluding that APT28 was behind the "
+            "attack on the SPD.",
+            "Germany",
+        ),
+        (
             "Cybersecurity firm Mandiant, owned by Google, said APT31 breached the ministry.",
             "Mandiant",
         ),
@@ -601,6 +606,11 @@ def test_every_country_of_the_knowledge_base_has_a_name(nlp: Language) -> None:
         (
             "Researchers have not attributed the attack to any known group, though some "
             "speculated about APT10.",
+            "hedged",
+        ),
+        (
+            "Microsoft did not attribute the attack, but said the techniques resembled those of "
+            "Midnight Blizzard.",
             "hedged",
         ),
     ],
