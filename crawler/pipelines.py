@@ -223,11 +223,14 @@ class StorePipeline:
         try:
             result, attributions = await _run_on(self._executor, self._store, item)
         except Exception as error:
+            from storage.errors import ShrunkArticleError
+
             message = " ".join(str(error).split())[:300] or type(error).__name__
+            # A shrunk page was refused on purpose (likely an error page): the stored article
+            # stays, and dropping the item leaves its URL state alone so the page is fetched again.
+            what = "" if isinstance(error, ShrunkArticleError) else "cannot store: "
             if spider is not None:
-                spider.record_error(
-                    item.source_name, f"article {item.url}: cannot store: {message}"
-                )
+                spider.record_error(item.source_name, f"article {item.url}: {what}{message}")
             raise DropItem(f"cannot store {item.url}: {message}") from error
         if spider is not None and (result.created or result.updated):
             spider.count(item.source_name, "new_articles" if result.created else "updated_articles")

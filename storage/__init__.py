@@ -21,7 +21,7 @@ _EXPORTS = {
         "mask_url",
         "upgrade_database",
     ),
-    "storage.errors": ("DatabaseError", "StorageError"),
+    "storage.errors": ("DatabaseError", "ShrunkArticleError", "StorageError"),
     "storage.health": (
         "acquire_crawl_lease",
         "crawl_lease_holder",
@@ -81,6 +81,7 @@ if TYPE_CHECKING:  # the same names, for type checkers
     )
     from storage.errors import (
         DatabaseError,
+        ShrunkArticleError,
         StorageError,
     )
     from storage.health import (

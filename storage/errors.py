@@ -9,3 +9,8 @@ class StorageError(ValueError):
 
 class DatabaseError(StorageError):
     """The database URL is malformed or the database cannot be reached."""
+
+
+class ShrunkArticleError(StorageError):
+    """A changed article's new text looks like an error or paywall page, not the article: the
+    stored version is kept."""

@@ -66,8 +66,8 @@ class StoreResult:
 
     ``alerts_created`` counts new outbox rows; ``also_reported_groups`` lists the groups this
     article attributes that already had an alert in its story (recorded as "also reported by"
-    instead); ``alerts_withdrawn`` counts pending, never-delivered alerts dropped because a changed
-    article no longer attributes their group.
+    instead). No alert is ever removed by an update: one whose group the new text no longer
+    attributes keeps the attribution (and evidence) it was created for.
     """
 
     article_id: int
@@ -78,7 +78,6 @@ class StoreResult:
     story_id: int | None = None
     new_story: bool = False
     also_reported_groups: tuple[str, ...] = ()
-    alerts_withdrawn: int = 0
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage import clock, stories
-from storage.errors import StorageError
+from storage.errors import ShrunkArticleError, StorageError
 from storage.models import (
     SHORT,
     URL_MAX_LENGTH,
@@ -42,6 +42,13 @@ STANCES = frozenset({"asserted", "hedged", "negated"})
 # Which attribution an alert points at when a text holds several for one group.
 _STANCE_STRENGTH = {"asserted": 2, "hedged": 1}
 _LOOKUP_CHUNK = 500
+# A changed article whose new text is under this share of the stored text's length AND under
+# SHRUNK_TEXT_MAX_CHARS characters is taken for an error, login or paywall page served in place of
+# the article ("Access denied ... You do not have permission to view this page." is 60 characters)
+# and does not replace it. Both must hold: a long article cut to a still substantial length, or a
+# short one shortened further, is a real edit. Lengths are of the normalised text (words only).
+SHRUNK_TEXT_RATIO = 0.25
+SHRUNK_TEXT_MAX_CHARS = 500
 _NO_WORDS_HASH = words_hash([])
 
 
@@ -268,7 +275,10 @@ def store_article(
 
     - Canonical URL already stored with the same normalised text: nothing changes.
     - Canonical URL already stored, text changed: the article is updated in place (see
-      :class:`StoreResult`); only groups new to its story alert.
+      :class:`StoreResult`); only groups new to its story alert, and no alert is removed.
+      New text far shorter than the stored text (under ``SHRUNK_TEXT_RATIO`` of its length and
+      under ``SHRUNK_TEXT_MAX_CHARS`` characters) is taken for an error page: nothing is written
+      and :class:`ShrunkArticleError` is raised.
     - Same normalised text under another canonical URL: nothing is stored except a note that this
       source also reported the story; ``duplicate_of`` names the stored article.
 
@@ -393,6 +403,7 @@ def _update_changed_article(
     ).one()
     if row.content_hash == text_hash:
         return _unchanged(row.id, row.story_id)
+    _refuse_shrunk_text(row, article)
     copy = _article_with_hash(session, text_hash)
     if copy is not None:
         # The new text is another stored article's; keep ours as it was rather than merge them.
@@ -421,7 +432,7 @@ def _update_changed_article(
     session.execute(delete(GroupMention).where(GroupMention.article_id == row.id))
     _add_mentions(session, row.id, mentions)
     targets = _strongest_alertable(_add_attributions(session, row.id, attributions))
-    kept_attribution_ids, withdrawn = _carry_alerts_over(session, row, targets)
+    kept_attribution_ids = _carry_alerts_over(session, row, targets)
     stale = old_attribution_ids - kept_attribution_ids
     if stale:
         session.execute(delete(Attribution).where(Attribution.id.in_(stale)))
@@ -436,8 +447,19 @@ def _update_changed_article(
         updated=True,
         story_id=story_id,
         also_reported_groups=tuple(g for g in skipped if g not in alerted_by_this_article),
-        alerts_withdrawn=withdrawn,
     )
+
+
+def _refuse_shrunk_text(row: Article, article: ArticleIn) -> None:
+    """Refuse new text that looks like an error page rather than the article (see
+    ``SHRUNK_TEXT_RATIO``): the stored version, its attributions and alerts stay as they are."""
+    new_length = len(normalise_text(article.text))
+    stored_length = len(normalise_text(row.text))
+    if new_length < SHRUNK_TEXT_MAX_CHARS and new_length < stored_length * SHRUNK_TEXT_RATIO:
+        raise ShrunkArticleError(
+            f"page now much shorter than the stored article ({new_length} characters of text, "
+            f"was {stored_length}); kept the stored version"
+        )
 
 
 def _alerted_here(session: Session, article_id: int) -> set[str]:
@@ -446,15 +468,16 @@ def _alerted_here(session: Session, article_id: int) -> set[str]:
 
 def _carry_alerts_over(
     session: Session, article: Article, targets: dict[str, Attribution]
-) -> tuple[set[int], int]:
-    """Point the article's alerts at its new attributions.
+) -> set[int]:
+    """Point the article's alerts at its new attributions; never delete one.
 
     An alert whose group the new text no longer attributes moves to another article of the story
-    that does; failing that it is withdrawn if it is still pending and no channel received it, or
-    else kept with the attribution it was sent for. Returns (attribution ids kept, withdrawn).
+    that does; failing that it stays, pending or done, with the attribution it was created for
+    (that row is kept: the alert still needs its evidence). An alert is the SOC's record that a
+    group was named; a later version of the page (a correction, or an error page that got past the
+    shrink check) must not make an undelivered alert vanish. Returns the attribution ids kept.
     """
     kept: set[int] = set()
-    withdrawn = 0
     for alert in session.scalars(select(Alert).where(Alert.article_id == article.id)).all():
         target = targets.get(alert.group_id)
         if target is not None:
@@ -466,16 +489,9 @@ def _carry_alerts_over(
         ):
             alert.article_id, alert.attribution_id = elsewhere.article_id, elsewhere.id
             continue
-        delivered = session.scalars(
-            select(Delivery.id).where(Delivery.alert_id == alert.id, Delivery.status == "sent")
-        ).first()
-        if alert.status == "pending" and delivered is None:
-            session.delete(alert)
-            withdrawn += 1
-        else:
-            kept.add(alert.attribution_id)
+        kept.add(alert.attribution_id)
     session.flush()
-    return kept, withdrawn
+    return kept
 
 
 def _articles_alerting(session: Session, group_id: str) -> set[int]:

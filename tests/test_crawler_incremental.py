@@ -282,3 +282,43 @@ def test_last_modified_only_feed_is_polled_with_if_modified_since(
     final = stored_states(db_url, feed_url, article_url)
     assert final[feed_url].last_modified == new_feed_date
     assert (final[article_url].last_status, final[article_url].last_modified) == (304, article_date)
+
+
+ACCESS_DENIED_PAGE = (
+    b"<html><head><title>Access denied</title></head><body><h1>Access denied</h1>"
+    b"<p>You do not have permission to view this page.</p></body></html>"
+)
+
+
+def test_an_error_page_served_in_place_of_a_stored_article_does_not_replace_it(
+    tmp_path: Path, local_site: LocalSite
+) -> None:
+    site = local_site
+    long_article = article("Alpha", "APT28 was behind the attack on the ministry. " * 12)
+    page = Page(long_article)
+    site.routes["/a.html"] = page
+    news = Page(feed(site, ("/a.html", SAME_TIME, None)), content_type="application/rss+xml")
+    site.routes["/news.rss"] = news
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        f"sources:\n  - {{name: News, kind: feed, url: '{site.url('news.rss')}', "
+        "allow_private_network: true}\n",
+        encoding="utf-8",
+    )
+    db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    assert run_crawl(sources, db_url, settings=FAST).source("News").new_articles == 1
+    stored_text = scalar_rows(db_url, "SELECT text FROM articles")
+
+    # The page now answers 200 with an error page, and the feed marks the entry updated.
+    page.body = ACCESS_DENIED_PAGE
+    later = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    news.body = feed(site, ("/a.html", SAME_TIME, later))
+    second = run_crawl(sources, db_url, settings=FAST)
+
+    assert site.count("/a.html") == 2
+    assert second.source("News").updated_articles == 0
+    (error,) = second.source("News").errors
+    assert error.startswith(f"article {site.url('a.html')}: page now much shorter")
+    assert error.endswith("kept the stored version")
+    assert scalar_rows(db_url, "SELECT title FROM articles") == ["Alpha"]
+    assert scalar_rows(db_url, "SELECT text FROM articles") == stored_text

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+import pytest
 import test_storage
 from alembic import command
 from sqlalchemy import event, select, text
@@ -16,11 +17,13 @@ from test_storage import Db, attribution, count, run_concurrently
 from storage import (
     ArticleIn,
     MentionIn,
+    ShrunkArticleError,
     ensure_source,
     get_story,
     make_engine,
     make_session_factory,
     mark_alert_done,
+    normalise_text,
     record_delivery,
     store_article,
     undelivered_alerts,
@@ -252,7 +255,7 @@ def test_a_changed_article_is_updated_and_only_its_new_groups_alert(db: Db) -> N
         assert count(session, Alert) == 2
 
 
-def test_a_changed_article_dropping_a_group_withdraws_only_undelivered_alerts(db: Db) -> None:
+def test_a_changed_article_dropping_a_group_keeps_every_alert(db: Db) -> None:
     original = article(1)
     store(db, original, "G0128", "G0007", "G0016", "G0010")
     with db.sessions() as session:
@@ -265,16 +268,73 @@ def test_a_changed_article_dropping_a_group_withdraws_only_undelivered_alerts(db
     corrected = replace(original, text=MINISTRY_STORY + " Correction: only APT31 is blamed.")
     result = store(db, corrected, "G0128")
 
-    assert (result.updated, result.alerts_created, result.alerts_withdrawn) == (True, 0, 1)
+    assert (result.updated, result.alerts_created) == (True, 0)
     with db.sessions() as session:
         remaining = dict(session.execute(select(Alert.group_id, Alert.status)).all())
         evidence_kept = session.scalars(
             select(Attribution.group_id).where(Attribution.article_id == result.article_id)
         ).all()
-    # G0010 never reached anyone: withdrawn. G0007 reached a channel and G0016 was done: both
-    # stay, with the attribution they were sent for.
-    assert remaining == {"G0128": "pending", "G0007": "pending", "G0016": "done"}
-    assert sorted(evidence_kept) == ["G0007", "G0016", "G0128"]
+    # An alert, once created, outlives any later version of the page: G0010 never reached anyone
+    # and is still to be delivered; each keeps the attribution it was created for.
+    assert remaining == {
+        "G0128": "pending",
+        "G0007": "pending",
+        "G0016": "done",
+        "G0010": "pending",
+    }
+    assert sorted(evidence_kept) == ["G0007", "G0010", "G0016", "G0128"]
+    assert {a.group_id: a.evidence for a in pending(db)}["G0010"] == "evidence for G0010 (asserted)"
+
+
+def test_a_pending_alert_survives_an_update_that_names_no_group(db: Db) -> None:
+    # Slack was down: the alert is pending when the page changes to text that names nobody.
+    first = store(db, article(1), "G0128")
+    rewritten = MINISTRY_STORY.replace("APT31", "a group").replace("Chinese", "foreign")
+    update = store(db, article(1, rewritten + " The statement was later edited."))
+
+    assert (update.updated, update.alerts_created) == (True, 0)
+    (alert,) = pending(db)
+    assert (alert.article_id, alert.group_id) == (first.article_id, "G0128")
+    assert alert.evidence == "evidence for G0128 (asserted)"
+    # Stored again with the group named: still that one alert, no second one.
+    again = store(db, article(1), "G0128")
+    assert (again.updated, again.alerts_created) == (True, 0)
+    assert [a.group_id for a in pending(db)] == ["G0128"]
+
+
+ACCESS_DENIED = "Access denied You do not have permission to view this page."
+
+
+def test_a_page_much_shorter_than_the_stored_article_is_refused(db: Db) -> None:
+    first = store(db, article(1), "G0128")
+    with db.sessions() as session:
+        ensure_source(session, "Outlet 1", "news", None)
+        with pytest.raises(ShrunkArticleError, match="much shorter than the stored article"):
+            store_article(session, article(1, ACCESS_DENIED, title="Access denied"), [], [])
+        session.rollback()
+
+    with db.sessions() as session:
+        stored = session.get(Article, first.article_id)
+        assert stored is not None
+        assert (stored.title, stored.text) == (article(1).title, MINISTRY_STORY)
+        assert count(session, Attribution) == 1
+    (alert,) = pending(db)
+    assert alert.group_id == "G0128"
+
+
+def test_a_shorter_page_that_is_still_an_article_replaces_the_stored_one(db: Db) -> None:
+    long_story = " ".join([MINISTRY_STORY, OTHER_APT31_STORY] * 3)
+    store(db, article(1, long_story), "G0128")
+    # Under a quarter of the stored length, but 500+ characters: a real (heavy) edit.
+    kept, stored = len(normalise_text(MINISTRY_STORY)), len(normalise_text(long_story))
+    assert 500 <= kept < stored / 4
+    cut = store(db, article(1, MINISTRY_STORY), "G0128")
+    assert cut.updated
+    # A short article shortened by less than three quarters is an edit too.
+    short = "APT31 was blamed for the ministry hack on Tuesday by officials."
+    store(db, article(2, short), "G0128")
+    shortened = store(db, article(2, "APT31 was blamed for the ministry hack."), "G0128")
+    assert shortened.updated
 
 
 def test_an_unchanged_article_stored_again_writes_nothing(db: Db) -> None:
