@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.errors import DatabaseError
@@ -154,23 +154,98 @@ def _stored_revision(engine: Engine) -> str | None:
     return None if revision is None else str(revision)
 
 
+def _in_memory(parsed: URL) -> bool:
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    database = parsed.database or ""
+    return database in ("", ":memory:") or (
+        database.startswith("file:") and parsed.query.get("mode") == "memory"
+    )
+
+
+def _refuse_in_memory(url: str) -> None:
+    if _in_memory(_parse_url(url)):
+        # Every engine (and, for SQLite in memory, every thread) gets its own empty database: the
+        # schema made here would be gone before the crawl process or its writer thread opened it.
+        raise DatabaseError(
+            f"{mask_url(url)} is an in-memory SQLite database, which the crawl (another process) "
+            "and its writer thread cannot share; give a file, e.g. sqlite:///var/aptwatch.db"
+        )
+
+
+def _sqlite_path_shown(url: str) -> str:
+    database = _parse_url(url).database or ""
+    return database.removeprefix("file:") or mask_url(url)
+
+
+def _is_read_only(exc: DBAPIError) -> bool:
+    name = getattr(exc.orig, "sqlite_errorname", "") or ""
+    return name.startswith("SQLITE_READONLY") or "readonly database" in str(exc.orig)
+
+
+def _is_duplicate_table(exc: DBAPIError) -> bool:
+    # PostgreSQL's duplicate_table; SQLite says the same with an OperationalError.
+    return getattr(exc.orig, "sqlstate", None) == "42P07"
+
+
+def _check_writable(engine: Engine, url: str) -> None:
+    """SQLite opens a read-only file without complaint and fails on the first write: try one
+    (rolled back) now, so that the command stops with one line before doing any work."""
+    if engine.dialect.name != "sqlite":
+        return
+    try:
+        with engine.connect() as connection, connection.begin() as transaction:
+            connection.execute(text("UPDATE alembic_version SET version_num = version_num"))
+            transaction.rollback()
+    except DBAPIError as exc:
+        if _is_read_only(exc):
+            raise DatabaseError(f"{_sqlite_path_shown(url)}: the database is read-only") from None
+        raise
+
+
+def _check_known_revision(config: Config, revision: str | None, url: str) -> None:
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    if revision is None:
+        return
+    try:
+        ScriptDirectory.from_config(config).get_revision(revision)
+    except CommandError:
+        raise DatabaseError(
+            f"{mask_url(url)}: the database schema is at revision {revision}, which this "
+            "aptwatch does not know (made by a newer version?)"
+        ) from None
+
+
 def upgrade_database(url: str) -> None:
-    """Bring the schema at ``url`` to the newest revision; a no-op when it is already there."""
+    """Bring the schema at ``url`` to the newest revision; a no-op when it is already there.
+
+    Refused, as :class:`DatabaseError`: an in-memory SQLite URL, a schema at a revision this
+    version does not know, tables without Alembic's version row, and a read-only SQLite file.
+    """
+    _refuse_in_memory(url)
     check_database(url)
     engine = make_engine(url)
-    if _stored_revision(engine) == SCHEMA_HEAD:
-        engine.dispose()
-        return
-    from alembic import command
-
-    config = alembic_config(url)
     try:
+        revision = _stored_revision(engine)
+        if revision == SCHEMA_HEAD:
+            _check_writable(engine, url)
+            return
+        from alembic import command
+
+        config = alembic_config(url)
+        _check_known_revision(config, revision, url)
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
-    except OperationalError as exc:
-        raise DatabaseError(
-            f"cannot upgrade database {mask_url(url)}: {_reason(exc, url)}"
-        ) from None
+    except DBAPIError as exc:
+        if _is_read_only(exc):
+            raise DatabaseError(f"{_sqlite_path_shown(url)}: the database is read-only") from None
+        if isinstance(exc, OperationalError) or _is_duplicate_table(exc):
+            raise DatabaseError(
+                f"cannot upgrade database {mask_url(url)}: {_reason(exc, url)}"
+            ) from None
+        raise
     finally:
         engine.dispose()

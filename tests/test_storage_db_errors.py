@@ -1,0 +1,86 @@
+"""Databases aptwatch cannot use end in one clear line and exit code 2, not an internal error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from aptwatch.cli import app
+from storage import DatabaseError, make_engine, upgrade_database
+from storage.models import Base
+
+runner = CliRunner()
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def execute(url: str, *statements: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/aptwatch.db"
+    postgres_url: str = request.getfixturevalue("postgres_url")
+    return postgres_url
+
+
+def test_a_schema_made_by_a_newer_aptwatch_is_named(database_url: str) -> None:
+    upgrade_database(database_url)
+    execute(database_url, "UPDATE alembic_version SET version_num = '0009_future'")
+    expected = "the database schema is at revision 0009_future, which this aptwatch does not know"
+
+    with pytest.raises(DatabaseError, match=expected):
+        upgrade_database(database_url)
+    for command in (["db", "upgrade"], ["alerts", "send"]):
+        code, output = cli(*command, "--database-url", database_url)
+        assert code == 2, output
+        assert expected in output and "internal error" not in output
+        assert len(output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:"])
+def test_an_in_memory_database_is_refused(url: str) -> None:
+    with pytest.raises(DatabaseError, match="in-memory SQLite database"):
+        upgrade_database(url)
+    code, output = cli("db", "upgrade", "--database-url", url)
+    assert code == 2 and "in-memory SQLite database" in output and "give a file" in output
+
+
+def test_tables_without_a_version_row_are_one_line(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        Base.metadata.create_all(engine)  # aptwatch's tables, but no alembic_version
+    finally:
+        engine.dispose()
+
+    with pytest.raises(DatabaseError, match=r"cannot upgrade database .*already exists"):
+        upgrade_database(database_url)
+    code, output = cli("db", "upgrade", "--database-url", database_url)
+    assert code == 2 and "already exists" in output and "internal error" not in output
+
+
+def test_a_read_only_sqlite_database_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "aptwatch.db"
+    upgrade_database(f"sqlite:///{path}")
+    # mode=ro: file permissions would not stop the root user the tests may run as
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+
+    with pytest.raises(DatabaseError, match="the database is read-only"):
+        upgrade_database(read_only)
+    code, output = cli("db", "upgrade", "--database-url", read_only)
+    assert code == 2, output
+    assert output.strip() == f"aptwatch: error: {path}: the database is read-only"
