@@ -107,8 +107,20 @@ def _text(element: etree._Element | None) -> str | None:
 def _http_link(href: str | None, base: str) -> str | None:
     if not href or not href.strip():
         return None
-    url = urljoin(base, href.strip())
-    parts = urlsplit(url)
+    return absolute_http_url(href, base)
+
+
+def absolute_http_url(href: str, base: str) -> str | None:
+    """``href`` resolved against ``base``, without its fragment; None unless it is http(s).
+
+    A link that claims http(s) but cannot be parsed (``http://[::1/x``, a port out of range) is
+    returned as it is: the spider skips it with an error on its source, so a broken link is
+    reported rather than silently lost, and never takes the rest of its page down with it."""
+    href = href.strip()
+    try:
+        parts = urlsplit(urljoin(base, href))
+    except ValueError:
+        return href if href.lower().startswith(("http://", "https://")) else None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None
     return parts._replace(fragment="").geturl()

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import exceptions as scrapy_exceptions
@@ -34,6 +35,7 @@ from scrapy.http import Request, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.gz import gunzip
 from scrapy.utils.httpobj import urlparse_cached
+from scrapy.utils.response import get_base_url
 from twisted.internet.error import (
     ConnectError,
     ConnectionRefusedError,
@@ -42,8 +44,9 @@ from twisted.internet.error import (
     TimeoutError,
 )
 from twisted.python.failure import Failure
+from w3lib.url import safe_url_string
 
-from crawler.feedparse import FeedEntry, FeedError, parse_feed, parse_sitemap
+from crawler.feedparse import FeedEntry, FeedError, absolute_http_url, parse_feed, parse_sitemap
 from crawler.items import ArticlePage, SourceResult
 from crawler.middlewares import (
     PRIVATE_NETLOCS_META_KEY,
@@ -222,6 +225,19 @@ def _fetched(response: Response, url: str, at: datetime | None = None) -> FetchI
 
 def _not_modified(url: str) -> FetchIn:
     return FetchIn(url, 304, fetched_at=datetime.now(UTC))
+
+
+def link_problem(url: str) -> str | None:
+    """Why a link found on a page cannot be requested (Scrapy's Request would raise), or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises on a port out of range
+        safe_url_string(url)
+    except ValueError as error:
+        return " ".join(str(error).split())[:200] or "malformed URL"
+    if not parts.hostname:
+        return "no host"
+    return None
 
 
 def _conditional_headers(state: UrlState | None) -> dict[str, str]:
@@ -565,8 +581,24 @@ class FeedsSpider(scrapy.Spider):
             meta=meta,
         )
 
-    async def _follow(self, source: Source, entries: Sequence[FeedEntry]) -> AsyncIterator[Request]:
+    def _requestable(self, source: Source, found_on: str, url: str) -> bool:
+        """Whether a link found on ``found_on`` (a feed, listing or sitemap) can be requested; a
+        malformed one is skipped with one error on its source, and the page's other links are
+        still followed. Every link a page yields goes through here before it becomes a Request."""
+        problem = link_problem(url)
+        if problem is None:
+            return True
+        shown = url if len(url) <= 200 else url[:200] + "..."
+        self.record_error(
+            source.name, f"{source.kind} {found_on}: skipped malformed link {shown!r} ({problem})"
+        )
+        return False
+
+    async def _follow(
+        self, source: Source, found_on: str, entries: Sequence[FeedEntry]
+    ) -> AsyncIterator[Request]:
         self.count(source.name, "entries", len(entries))
+        entries = [entry for entry in entries if self._requestable(source, found_on, entry.url)]
         room = max(0, self._max_entries - self._followed.get(source.name, 0))
         if len(entries) > room:
             self._over_limit.add(source.name)
@@ -609,7 +641,7 @@ class FeedsSpider(scrapy.Spider):
                 source.name,
                 f"feed {response.url}: {parsed.problem} (kept {len(parsed.entries)} entries)",
             )
-        async for request in self._follow(source, parsed.entries):
+        async for request in self._follow(source, response.url, parsed.entries):
             yield request
 
     @_answers_request
@@ -628,11 +660,12 @@ class FeedsSpider(scrapy.Spider):
                 source.name,
                 f"listing {response.url}: link_selector matched no links (page layout changed?)",
             )
-        async for request in self._follow(source, [FeedEntry(url) for url in links]):
+        async for request in self._follow(source, response.url, [FeedEntry(url) for url in links]):
             yield request
         if source.next_selector and page < source.max_pages:
             for next_url in _selected_links(response, source.next_selector)[:1]:
-                yield self._source_request(source, next_url, page + 1)
+                if self._requestable(source, response.url, next_url):
+                    yield self._source_request(source, next_url, page + 1)
 
     @_answers_request
     async def parse_sitemap(self, response: Response) -> AsyncIterator[Request]:
@@ -664,8 +697,9 @@ class FeedsSpider(scrapy.Spider):
         children = list(content.child_sitemaps[: source.max_pages])
         states = await self._states_of(children)
         for child in children:
-            yield self._source_request(source, child, page + 1, state=states.get(child))
-        async for request in self._follow(source, content.entries):
+            if self._requestable(source, response.url, child):
+                yield self._source_request(source, child, page + 1, state=states.get(child))
+        async for request in self._follow(source, response.url, content.entries):
             yield request
 
     @_answers_request
@@ -763,6 +797,10 @@ def _unique(entries: Iterable[FeedEntry]) -> Iterator[FeedEntry]:
 def _selected_links(response: TextResponse, selector: str) -> list[str]:
     """Absolute http(s) links from the nodes a CSS/XPath selector picks (or their <a> children)."""
     nodes = response.xpath(selector) if is_xpath(selector) else response.css(selector)
+    try:
+        base = get_base_url(response)  # the page's <base href>, if any
+    except ValueError:  # a malformed one
+        base = response.url
     links: list[str] = []
     for node in nodes:
         if isinstance(node.root, str):
@@ -771,7 +809,7 @@ def _selected_links(response: TextResponse, selector: str) -> list[str]:
             href = node.attrib.get("href") or node.xpath(".//a/@href").get()
         if not href or not href.strip():
             continue
-        url = response.urljoin(href.strip()).split("#", 1)[0]
-        if url.startswith(("http://", "https://")) and url not in links:
+        url = absolute_http_url(href, base)
+        if url is not None and url not in links:
             links.append(url)
     return links
