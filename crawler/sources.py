@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 import yaml
 from cssselect import GenericTranslator, SelectorError
 from lxml import etree
+from lxml import html as lxml_html
+from parsel import Selector
 from parsel.csstranslator import HTMLTranslator
 
 KINDS = frozenset({"feed", "listing", "sitemap"})
@@ -42,6 +44,12 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _INTERVAL_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _INTERVAL_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$", re.IGNORECASE)
 _LANG_RE = re.compile(r"^[a-z]{2,3}$")
+# sane upper bounds: larger values are typos, and would overflow the scheduler's clock arithmetic
+MAX_INTERVAL = 366 * 86400
+MAX_PAGES = 1000
+# a tiny page every selector is tried on at load time: some mistakes (an XPath with an undefined
+# namespace prefix or variable, a function lxml does not know) only show when a selector runs
+_PROBE_HTML = "<html><head><title>t</title></head><body><a href='/x'>x</a><p>p</p></body></html>"
 
 
 class SourcesError(ValueError):
@@ -107,15 +115,22 @@ def selector_problem(selector: str, *, scrapy_css: bool = False) -> str | None:
     if not selector.strip():
         return "empty selector"
     try:
-        if is_xpath(selector):
-            etree.XPath(selector)
-        elif scrapy_css:
-            HTMLTranslator().css_to_xpath(selector)
+        if scrapy_css or is_xpath(selector):
+            # run the way the spider runs it (parsel), and extraction (lxml) on the same engine
+            probe = Selector(text=_PROBE_HTML)
+            if is_xpath(selector):
+                etree.XPath(selector)
+                probe.xpath(selector)
+            else:
+                HTMLTranslator().css_to_xpath(selector)
+                probe.css(selector)
         else:
-            GenericTranslator().css_to_xpath(selector)
-    except (etree.XPathSyntaxError, SelectorError) as error:
+            xpath = GenericTranslator().css_to_xpath(selector)
+            lxml_html.fromstring(_PROBE_HTML).xpath(xpath)
+    except (etree.XPathError, SelectorError, ValueError) as error:
         kind = "XPath" if is_xpath(selector) else "CSS"
-        return f"invalid {kind} selector {selector!r} ({error})"
+        reason = " ".join(str(error).split()) or type(error).__name__
+        return f"invalid {kind} selector {selector!r} ({reason})"
     return None
 
 
@@ -125,20 +140,37 @@ def parse_interval(value: str | int) -> int:
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, int):
         seconds = value
-    else:
-        match = _INTERVAL_RE.match(str(value))
+    elif isinstance(value, str):
+        match = _INTERVAL_RE.match(value)
         if match is None:
             raise ValueError(f"not a duration like 30m, 2h or 1d: {value!r}")
         seconds = int(match.group(1)) * _INTERVAL_UNITS[match.group(2).lower()]
+    else:  # a date, a list...: YAML's reading of it means nothing to the user
+        raise ValueError(f"not a duration like 30m, 2h or 1d: {_shown(value)}")
     if seconds <= 0:
         raise ValueError(f"duration must be positive: {value!r}")
+    if seconds > MAX_INTERVAL:
+        raise ValueError(f"duration must be at most 366d, got {_shown(value)}")
     return seconds
+
+
+def _shown(value: object) -> str:
+    """A YAML value as the user wrote it (not Python's repr of a date), kept short."""
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:80] + "..."
 
 
 def url_problem(url: object) -> str | None:
     if not isinstance(url, str) or not url.strip():
-        return f"not a URL: {url!r}"
-    parts = urlsplit(url.strip())
+        return f"not a URL: {_shown(url)}"
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as error:  # "Invalid IPv6 URL", a bracketed host that is no address
+        return f"malformed URL {url!r} ({' '.join(str(error).split())})"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
     if parts.scheme.lower() not in ("http", "https"):
         return f"only http and https URLs are allowed: {url!r}"
     if not parts.hostname:
@@ -148,10 +180,8 @@ def url_problem(url: object) -> str | None:
     if parts.username is not None or parts.password is not None:
         # they would be sent to every site the crawl is redirected to and end up in logs
         return "credentials in URLs are not allowed (user:password@host)"
-    try:
-        parts.port  # noqa: B018 -- raises on a malformed port
-    except ValueError:
-        return f"URL has an invalid port: {url!r}"
+    if port == 0:
+        return f"URL has an invalid port (1-65535): {url!r}"
     return None
 
 
@@ -208,15 +238,17 @@ def _parse_source(entry: Any, index: int, origin: str) -> Source:
         return SourcesError(f"{origin}: {label}: field {field_name!r}: {problem}")
 
     if not isinstance(entry, Mapping):
-        raise SourcesError(f"{origin}: {label}: expected a mapping of fields, got {entry!r}")
+        raise SourcesError(f"{origin}: {label}: expected a mapping of fields, got {_shown(entry)}")
     name = entry.get("name")
     if isinstance(name, str) and name.strip():
         label = f"source {name.strip()!r}"
     unknown = sorted(str(key) for key in set(entry) - _SOURCE_KEYS)
     if unknown:
         raise fail(unknown[0], _unknown_field(unknown[0], _SOURCE_KEYS))
-    if not isinstance(name, str) or not name.strip():
+    if name is None or (isinstance(name, str) and not name.strip()):
         raise fail("name", "missing or empty")
+    if not isinstance(name, str):
+        raise fail("name", f"must be text, got {_shown(name)} (quote it: name: '{name}')")
     if "/" in name or any(ord(ch) < 32 for ch in name):
         # the name becomes part of stats keys such as APTWATCH_source/<name>/errors
         raise fail("name", "must not contain '/' or control characters")
@@ -224,8 +256,8 @@ def _parse_source(entry: Any, index: int, origin: str) -> Source:
     kind = entry.get("kind")
     if kind is None:
         raise fail("kind", "missing")
-    if kind not in KINDS:
-        raise fail("kind", f"must be one of {', '.join(sorted(KINDS))}, got {kind!r}")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise fail("kind", f"must be one of {', '.join(sorted(KINDS))}, got {_shown(kind)}")
 
     if "url" in entry and "urls" in entry:
         raise fail("urls", "give either 'url' or 'urls', not both")
@@ -245,7 +277,7 @@ def _parse_source(entry: Any, index: int, origin: str) -> Source:
 
     lang = entry.get("lang", DEFAULT_LANG)
     if not isinstance(lang, str) or not _LANG_RE.match(lang.strip().lower()):
-        raise fail("lang", f"expected an ISO 639-1 code such as 'en', got {lang!r}")
+        raise fail("lang", f"expected an ISO 639-1 code such as 'en', got {_shown(lang)}")
 
     try:
         interval = parse_interval(entry.get("interval", DEFAULT_INTERVAL))
@@ -254,17 +286,17 @@ def _parse_source(entry: Any, index: int, origin: str) -> Source:
 
     enabled = entry.get("enabled", True)
     if not isinstance(enabled, bool):
-        raise fail("enabled", f"expected true or false, got {enabled!r}")
+        raise fail("enabled", f"expected true or false, got {_shown(enabled)}")
     allow_private = entry.get("allow_private_network", False)
     if not isinstance(allow_private, bool):
-        raise fail("allow_private_network", f"expected true or false, got {allow_private!r}")
+        raise fail("allow_private_network", f"expected true or false, got {_shown(allow_private)}")
 
     selectors: dict[str, str | None] = {}
     for key in ("link_selector", "next_selector"):
         value = entry.get(key)
         if value is not None:
             if not isinstance(value, str):
-                raise fail(key, f"expected a CSS or XPath selector string, got {value!r}")
+                raise fail(key, f"expected a CSS or XPath selector string, got {_shown(value)}")
             problem = selector_problem(value, scrapy_css=True)
             if problem:
                 raise fail(key, problem)
@@ -276,7 +308,9 @@ def _parse_source(entry: Any, index: int, origin: str) -> Source:
 
     max_pages = entry.get("max_pages", DEFAULT_MAX_PAGES)
     if isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 1:
-        raise fail("max_pages", f"expected a whole number >= 1, got {max_pages!r}")
+        raise fail("max_pages", f"expected a whole number >= 1, got {_shown(max_pages)}")
+    if max_pages > MAX_PAGES:
+        raise fail("max_pages", f"must be at most {MAX_PAGES}, got {_shown(max_pages)}")
 
     extract = _parse_extract(entry.get("extract"), fail)
     return Source(
@@ -307,7 +341,7 @@ def _parse_extract(raw: Any, fail: Any) -> ExtractOverrides:
         value = raw.get(key)
         if value is not None:
             if not isinstance(value, str):
-                raise fail(f"extract.{key}", f"expected a selector string, got {value!r}")
+                raise fail(f"extract.{key}", f"expected a selector string, got {_shown(value)}")
             problem = selector_problem(value)
             if problem:
                 raise fail(f"extract.{key}", problem)

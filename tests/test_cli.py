@@ -137,3 +137,41 @@ def test_analyze_rejects_input_that_is_not_utf8(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert "not UTF-8" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sources", "check"],
+        ["sources", "status", "--database-url", "DB"],
+        ["crawl", "--database-url", "DB"],
+        ["run", "--database-url", "DB"],
+    ],
+)
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [
+        ("kind: [feed]", "field 'kind': must be one of feed, listing, sitemap, got ['feed']"),
+        ("kind: {a: 1}", "field 'kind': must be one of feed, listing, sitemap, got {'a': 1}"),
+        (
+            "url: 'http://[::1/feed'",
+            "field 'url': malformed URL 'http://[::1/feed' (Invalid IPv6 URL)",
+        ),
+    ],
+)
+def test_a_sources_field_of_the_wrong_shape_is_one_line_and_exit_2(
+    tmp_path: Path, command: list[str], field: str, expected: str
+) -> None:
+    sources = tmp_path / "sources.yaml"
+    entry = {"kind": "kind: feed", "url": "url: https://a.example/feed"}
+    entry[field.split(":")[0]] = field
+    sources.write_text(f"sources:\n  - name: A\n    {entry['kind']}\n    {entry['url']}\n")
+    database = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    args = [database if arg == "DB" else arg for arg in command]
+
+    result = runner.invoke(app, [*args, "--sources", str(sources)])
+
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        f"aptwatch: error: {sources}: source 'A': {expected}"
+    ]

@@ -159,6 +159,64 @@ def test_project_sources_file_is_valid() -> None:
             "    extract: {body_selector: 'p::text'}\n",
             "source 'A': field 'extract.body_selector': invalid CSS selector",
         ),
+        (
+            "    name: A\n    kind: [feed]\n    url: https://a.example/feed\n",
+            "source 'A': field 'kind': must be one of feed, listing, sitemap, got ['feed']",
+        ),
+        (
+            "    name: A\n    kind: {a: 1}\n    url: https://a.example/feed\n",
+            "source 'A': field 'kind': must be one of feed, listing, sitemap, got {'a': 1}",
+        ),
+        (
+            "    name: A\n    kind: feed\n    url: 'http://[::1/feed'\n",
+            "source 'A': field 'url': malformed URL 'http://[::1/feed' (Invalid IPv6 URL)",
+        ),
+        (
+            "    name: A\n    kind: feed\n    url: 'http://example.com]/'\n",
+            "source 'A': field 'url': malformed URL 'http://example.com]/' (Invalid IPv6 URL)",
+        ),
+        (
+            "    name: A\n    kind: feed\n    urls: ['http://[notipv6]/']\n",
+            "source 'A': field 'urls': malformed URL 'http://[notipv6]/'",
+        ),
+        (
+            "    name: A\n    kind: feed\n    url: 'https://a.example:0/feed'\n",
+            "source 'A': field 'url': URL has an invalid port",
+        ),
+        (
+            "    name: A\n    kind: listing\n    url: https://a.example/\n"
+            "    link_selector: '//a/@href | foo:bar()'\n",
+            "source 'A': field 'link_selector': invalid XPath selector '//a/@href | foo:bar()' "
+            "(XPath error: Undefined namespace prefix",
+        ),
+        (
+            "    name: A\n    kind: feed\n    url: https://a.example/feed\n"
+            "    extract: {date_selector: '//x:time'}\n",
+            "source 'A': field 'extract.date_selector': invalid XPath selector '//x:time'",
+        ),
+        (
+            "    name: 123\n    kind: feed\n    url: https://a.example/feed\n",
+            "source #1: field 'name': must be text, got 123",
+        ),
+        (
+            "    name: A\n    kind: feed\n    url: https://a.example/feed\n"
+            "    interval: 2020-01-01\n",
+            "source 'A': field 'interval': not a duration like 30m, 2h or 1d: 2020-01-01",
+        ),
+        (
+            "    name: A\n    kind: feed\n    url: https://a.example/feed\n"
+            "    interval: 99999999999999999999999999\n",
+            "source 'A': field 'interval': duration must be at most 366d",
+        ),
+        (
+            "    name: A\n    kind: feed\n    url: https://a.example/feed\n    interval: 400d\n",
+            "source 'A': field 'interval': duration must be at most 366d, got '400d'",
+        ),
+        (
+            "    name: A\n    kind: sitemap\n    url: https://a.example/s.xml\n"
+            "    max_pages: 99999999999999999999999\n",
+            "source 'A': field 'max_pages': must be at most 1000",
+        ),
     ],
 )
 def test_invalid_entry_names_file_source_and_field(

@@ -180,7 +180,16 @@ def test_an_edited_sources_file_is_followed_without_a_restart(tmp_path: Path) ->
     assert "watching 2 sources (added Three; dropped Two)" in out.getvalue()
 
 
-def test_a_broken_edit_pauses_crawling_until_it_is_fixed(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "sources:\n  - {name: One, kind: fed}\n",
+        # unhashable: this killed the scheduler ("unhashable type: 'list'")
+        "sources:\n  - {name: One, kind: [feed], url: 'https://one.example/rss'}\n",
+        "sources:\n  - {name: One, kind: feed, url: 'http://[::1/rss'}\n",
+    ],
+)
+def test_a_broken_edit_pauses_crawling_until_it_is_fixed(tmp_path: Path, broken: str) -> None:
     config = config_for(tmp_path)
     good = config.sources_file.read_text(encoding="utf-8")
     clock = FakeClock()
@@ -190,7 +199,7 @@ def test_a_broken_edit_pauses_crawling_until_it_is_fixed(tmp_path: Path) -> None
     def cycle(config: Config, names: Sequence[str], out: TextIO, ev: threading.Event) -> None:
         calls.append(tuple(names))
         if len(calls) == 1:
-            config.sources_file.write_text("sources:\n  - {name: One, kind: fed}\n", "utf-8")
+            config.sources_file.write_text(broken, "utf-8")
             threading.Timer(0.5, fix_later).start()
         else:
             stop.set()
