@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from aptwatch.config import Config, env_seconds
+from aptwatch.config import Config, env_max_response_bytes, env_seconds
 from aptwatch.errors import ConfigError, InputError
 from aptwatch.health import failure_alert_threshold, record_crawl_health
 
@@ -81,7 +81,7 @@ def crawl(
             settings=settings,
             only=only,
             cancel=cancel,
-            timeout=env_seconds("APTWATCH_CRAWL_TIMEOUT", DEFAULT_CRAWL_TIMEOUT),
+            timeout=crawl_timeout(),
         )
     except CrawlError as error:
         if cancel is not None and cancel.is_set():
@@ -102,7 +102,8 @@ def check_run_settings(config: Config) -> None:
     --forever`, at the end of every cycle, where a mistake would be retried for ever)."""
     from storage import make_engine
 
-    env_seconds("APTWATCH_CRAWL_TIMEOUT", DEFAULT_CRAWL_TIMEOUT)
+    crawl_timeout()
+    env_max_response_bytes()
     failure_alert_threshold()
     log_level()
     make_engine(config.database_url).dispose()  # a malformed URL or a missing driver; no connection
@@ -125,6 +126,12 @@ def log_level() -> str:
     if raw.upper() not in LOG_LEVELS:
         raise ConfigError(f"APTWATCH_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {raw!r}")
     return raw.upper()
+
+
+def crawl_timeout() -> float:
+    """APTWATCH_CRAWL_TIMEOUT: starting the crawl process alone takes a second or two, so a
+    shorter limit could only ever kill it."""
+    return env_seconds("APTWATCH_CRAWL_TIMEOUT", DEFAULT_CRAWL_TIMEOUT, minimum=MIN_CRAWL_TIMEOUT)
 
 
 def print_report(report: CrawlReport, out: TextIO, *, table: bool | None = None) -> None:
@@ -193,6 +200,7 @@ def run_once(
 
 
 DEFAULT_CRAWL_TIMEOUT = 3600.0
+MIN_CRAWL_TIMEOUT = 1.0
 # Longer than any crawl may take (APTWATCH_CRAWL_TIMEOUT), so a live crawl never loses its lease.
 LEASE_TTL = 2 * DEFAULT_CRAWL_TIMEOUT
 

@@ -7,6 +7,7 @@ URL, which is never printed unmasked.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -72,7 +73,15 @@ class Config:
         return path
 
 
-def env_seconds(name: str, default: float, environ: dict[str, str] | None = None) -> float:
+def env_seconds(
+    name: str,
+    default: float,
+    environ: dict[str, str] | None = None,
+    *,
+    minimum: float = 0.0,
+) -> float:
+    """A number of seconds > 0 (and >= ``minimum``) from the environment; ConfigError names the
+    variable. "nan" and "inf" are not numbers of seconds (nan compares false with any limit)."""
     raw = (os.environ if environ is None else environ).get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -80,9 +89,24 @@ def env_seconds(name: str, default: float, environ: dict[str, str] | None = None
         value = float(raw)
     except ValueError:
         value = -1.0
-    if value <= 0:
+    if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum:g} seconds, got {raw!r}")
     return value
+
+
+def env_max_response_bytes(environ: dict[str, str] | None = None) -> int | None:
+    """APTWATCH_MAX_RESPONSE_BYTES, checked before a crawl starts (the crawl reads it itself)."""
+    from crawler.settings import max_response_bytes
+
+    raw = (os.environ if environ is None else environ).get("APTWATCH_MAX_RESPONSE_BYTES")
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return max_response_bytes(raw)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def load_config(environ: dict[str, str] | None = None) -> Config:

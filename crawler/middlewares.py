@@ -29,6 +29,7 @@ from crawler.safety import (
     netloc_key,
     parse_dns_overrides,
 )
+from crawler.settings import DEFAULT_MAX_RESPONSE_BYTES, max_response_bytes
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 # even when they are private addresses
 PRIVATE_NETLOCS_META_KEY = "aptwatch_private_netlocs"
 SOURCE_META_KEY = "aptwatch_source"
-DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 _CREDENTIAL_HEADERS = (b"Authorization", b"Cookie", b"Proxy-Authorization")
 
 
@@ -59,10 +59,10 @@ class RequestSafetyMiddleware:
         settings = crawler.settings
         self.crawler = crawler
         self.block_private = settings.getbool("APTWATCH_BLOCK_PRIVATE_NETWORK", True)
-        self.max_bytes = settings.getint("APTWATCH_MAX_RESPONSE_BYTES", DEFAULT_MAX_RESPONSE_BYTES)
+        self.max_bytes = max_response_bytes(
+            settings.get("APTWATCH_MAX_RESPONSE_BYTES", DEFAULT_MAX_RESPONSE_BYTES)
+        )
         self.warn_bytes = min(settings.getint("DOWNLOAD_WARNSIZE"), self.max_bytes)
-        if self.max_bytes <= 0:
-            raise ValueError("APTWATCH_MAX_RESPONSE_BYTES must be a positive number of bytes")
         self.overrides = parse_dns_overrides(settings.get("APTWATCH_DNS_OVERRIDES"))
         # netlocs a private-network source asked for, so their robots.txt may be fetched too
         self._trusted_netlocs: set[str] = set()

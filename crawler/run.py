@@ -136,6 +136,7 @@ def run_crawl(
     )
     process.start()
     sender.close()
+    started = time.monotonic()
     try:
         outcome = _wait_for_report(process, receiver, cancel, timeout)
     except BaseException:
@@ -153,8 +154,9 @@ def run_crawl(
     if outcome is None:
         if cancel is not None and cancel.is_set():
             raise CrawlError(f"the crawl did not stop within {GRACE_SECONDS:.0f}s and was killed")
-        if timeout is not None and process.exitcode is not None and process.exitcode < 0:
-            raise CrawlError(f"crawl did not finish within {timeout:.0f}s and was stopped")
+        if timeout is not None and time.monotonic() - started >= timeout:
+            # whatever its exit code: stopped before it even began its crawl, it exits with 0
+            raise CrawlError(f"crawl did not finish within {timeout:g}s and was stopped")
         raise CrawlError(f"crawl process died without a report (exit code {process.exitcode})")
     status, payload = outcome
     if status == "ok":
@@ -203,8 +205,12 @@ def _kill_crawl(process: BaseProcess) -> None:
     and their fork server share its process group. Killed alone, it would leave them running,
     a worker stuck on a page forever."""
     if process.pid is not None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
+        try:
             os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            # not yet the leader of a group of its own (it is still starting): itself, then
+            with contextlib.suppress(OSError):
+                process.kill()
     process.join()
 
 

@@ -20,7 +20,32 @@ APTWATCH_BLOCK_PRIVATE_NETWORK = True
 APTWATCH_DNS_OVERRIDES: dict[str, str] = {}
 # Largest response body accepted, compressed or decompressed (gzip/deflate/brotli/zstd bombs stop
 # here); applied per request by RequestSafetyMiddleware, so overriding this one setting is enough.
-APTWATCH_MAX_RESPONSE_BYTES = int(os.environ.get("APTWATCH_MAX_RESPONSE_BYTES", 10 * 1024 * 1024))
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+
+
+def max_response_bytes(raw: object) -> int:
+    """APTWATCH_MAX_RESPONSE_BYTES as a number of bytes; ValueError names the setting."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    else:
+        try:
+            value = int(str(raw).strip())
+        except ValueError:
+            value = 0
+    if value <= 0:
+        raise ValueError(
+            f"APTWATCH_MAX_RESPONSE_BYTES must be a positive whole number of bytes, got {raw!r}"
+        )
+    return value
+
+
+_max_bytes_env = os.environ.get("APTWATCH_MAX_RESPONSE_BYTES", "").strip()
+try:
+    APTWATCH_MAX_RESPONSE_BYTES: int | str = (
+        max_response_bytes(_max_bytes_env) if _max_bytes_env else DEFAULT_MAX_RESPONSE_BYTES
+    )
+except ValueError:  # kept as given: RequestSafetyMiddleware refuses to start and says why
+    APTWATCH_MAX_RESPONSE_BYTES = _max_bytes_env
 # A known article is fetched again when its feed entry says it was updated after our last fetch,
 # or when this long has passed since (seconds; 7 days).
 APTWATCH_RECHECK_AFTER = 7 * 24 * 3600
@@ -38,7 +63,11 @@ AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 DOWNLOAD_TIMEOUT = 30
-DOWNLOAD_MAXSIZE = APTWATCH_MAX_RESPONSE_BYTES
+DOWNLOAD_MAXSIZE = (
+    APTWATCH_MAX_RESPONSE_BYTES
+    if isinstance(APTWATCH_MAX_RESPONSE_BYTES, int)
+    else DEFAULT_MAX_RESPONSE_BYTES
+)
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 
 # --- safety ------------------------------------------------------------------------------------

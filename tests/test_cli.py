@@ -175,3 +175,32 @@ def test_a_sources_field_of_the_wrong_shape_is_one_line_and_exit_2(
     assert result.output.strip().splitlines() == [
         f"aptwatch: error: {sources}: source 'A': {expected}"
     ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("APTWATCH_MAX_RESPONSE_BYTES", "abc", "must be a positive whole number of bytes"),
+        ("APTWATCH_MAX_RESPONSE_BYTES", "-5", "must be a positive whole number of bytes"),
+        ("APTWATCH_CRAWL_TIMEOUT", "nan", "must be a positive number of seconds"),
+        ("APTWATCH_CRAWL_TIMEOUT", "inf", "must be a positive number of seconds"),
+        ("APTWATCH_CRAWL_TIMEOUT", "0.001", "must be at least 1 seconds"),
+    ],
+)
+def test_a_bad_crawl_setting_is_one_line_and_exit_2_before_crawling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    sources = tmp_path / "sources.yaml"
+    sources.write_text("sources:\n  - {name: A, kind: feed, url: 'https://a.example/feed'}\n")
+    monkeypatch.setenv(variable, value)
+    database = tmp_path / "db.sqlite"
+
+    result = runner.invoke(
+        app, ["crawl", "--sources", str(sources), "--database-url", f"sqlite:///{database}"]
+    )
+
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        f"aptwatch: error: {variable} {expected}, got {value!r}"
+    ]
+    assert not database.exists()  # checked before anything was started

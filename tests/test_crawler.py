@@ -21,7 +21,14 @@ from aptwatch.commands import print_report
 from aptwatch.localsite import LocalSite, Response, serve
 from crawler.items import SourceResult
 from crawler.progress import progress_line
-from crawler.run import CrawlReport, SourceReport, format_report, format_report_lines, run_crawl
+from crawler.run import (
+    CrawlError,
+    CrawlReport,
+    SourceReport,
+    format_report,
+    format_report_lines,
+    run_crawl,
+)
 from crawler.sources import SourcesError
 from crawler.spiders.feeds import describe_failure
 from storage import make_engine
@@ -422,3 +429,16 @@ def test_an_article_moved_by_meta_refresh_is_followed_without_telling_where_from
     titles = [row["title"] for row in rows(db_url, "SELECT title FROM articles")]
     assert titles == ["Germany blames APT28 for the attack on the SPD"]
     assert referers == [None]  # the article's site does not learn which listing led to it
+
+
+def test_a_crawl_stopped_by_its_time_limit_says_so_even_before_it_began(
+    tmp_path: Path, local_site: LocalSite
+) -> None:
+    # stopped while its process is still starting: it said "died without a report (exit code 0)"
+    sources = write_sources(
+        tmp_path,
+        f"  - {{name: A, kind: feed, url: '{local_site.url('feed.rss')}',"
+        " allow_private_network: true}\n",
+    )
+    with pytest.raises(CrawlError, match=r"crawl did not finish within 0\.01s and was stopped"):
+        run_crawl(sources, f"sqlite:///{tmp_path / 'db.sqlite'}", settings=FAST, timeout=0.01)

@@ -539,3 +539,10 @@ def test_compression_bombs_and_oversized_pages_stop_at_the_cap(
     assert report.source("Bombs").fetched == 1  # the small page
     (laughs,) = report.source("Laughs").errors
     assert "feed declares entity 'lol'" in laughs
+
+
+@pytest.mark.parametrize("value", ["abc", "-5", 0, ""])
+def test_a_bad_response_cap_names_the_setting(value: object) -> None:
+    crawler = get_crawler(settings_dict={"APTWATCH_MAX_RESPONSE_BYTES": value})
+    with pytest.raises(ValueError, match="APTWATCH_MAX_RESPONSE_BYTES must be a positive whole"):
+        RequestSafetyMiddleware.from_crawler(crawler)
