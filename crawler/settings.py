@@ -118,6 +118,8 @@ ITEM_PIPELINES = {
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
+# one line per dropped item, not Scrapy's dump of the whole page after it
+LOG_FORMATTER = "crawler.logformatter.OneLineLogFormatter"
 LOG_LEVEL = os.environ.get("APTWATCH_LOG_LEVEL", "INFO")
 
 # Article extraction and analysis run in a pool of worker processes, so a crawl uses every core.

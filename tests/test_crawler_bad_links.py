@@ -1,15 +1,17 @@
-"""Malformed links in a feed, listing page or sitemap, crawled for real from a local site: each one
-is skipped with one error on its source, and the page's other links are still followed."""
+"""Bad input from the sites a crawl reads, crawled for real from a local site: a malformed link in
+a feed, listing page or sitemap is skipped with one error on its source while the page's other
+links are still followed; a page without text and a redirect to ftp:// are each one clear line."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from test_crawler import FAST as ANALYSED
 from test_crawler import write_sources
 from test_crawler_incremental import FAST, Page, article
 
-from aptwatch.localsite import LocalSite
+from aptwatch.localsite import LocalSite, Response
 from crawler.feedparse import parse_feed, parse_sitemap
 from crawler.run import SourceReport, run_crawl
 
@@ -111,3 +113,43 @@ def test_parsers_keep_malformed_http_links_for_the_spider_to_report() -> None:
         "https://a.example/",
     )
     assert [entry.url for entry in sitemap.entries] == ["http://a.example:99999/x"]
+
+
+def test_a_page_without_text_is_dropped_in_one_log_line(
+    tmp_path: Path, local_site: LocalSite, capfd: pytest.CaptureFixture[str]
+) -> None:
+    local_site.routes["/empty.html"] = Page(
+        b"<html><head><title>x</title></head><body></body></html>"
+    )
+    local_site.routes["/a1.html"] = Page(
+        article("Government blames APT31", "The ministry said so.")
+    )
+    local_site.routes["/bl.rss"] = Page(
+        rss(local_site.url("empty.html"), local_site.url("a1.html")), "application/rss+xml"
+    )
+    sources = write_sources(
+        tmp_path,
+        f"  - {{name: BL, kind: feed, url: '{local_site.url('bl.rss')}',"
+        " allow_private_network: true}\n",
+    )
+    settings = {**ANALYSED, "LOG_LEVEL": "INFO"}  # with analysis, which drops the empty page
+    report = run_crawl(sources, f"sqlite:///{tmp_path / 'db.sqlite'}", settings=settings)
+
+    result = report.source("BL")
+    assert result.new_articles == 1 and len(result.errors) == 1, result.errors
+    log = capfd.readouterr().err
+    assert "ArticlePage(" not in log
+    dropped = [line for line in log.splitlines() if "Dropped" in line]
+    assert len(dropped) == 1 and local_site.url("empty.html") in dropped[0], dropped
+
+
+def test_a_feed_redirected_to_ftp_says_so(tmp_path: Path, local_site: LocalSite) -> None:
+    local_site.routes["/bl.rss"] = lambda handler: Response(
+        302, b"", {"Location": "ftp://127.0.0.1/feed.rss"}
+    )
+    report = run(tmp_path, local_site, "feed", "bl.rss")
+
+    assert report.errors == (
+        f"feed {local_site.url('bl.rss')}: HTTP 302 redirect to a non-http(s) URL "
+        "('ftp://127.0.0.1/feed.rss'), not followed",
+    )

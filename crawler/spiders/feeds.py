@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import scrapy
 from scrapy import exceptions as scrapy_exceptions
@@ -132,7 +132,11 @@ def describe_failure(failure: Failure) -> str:
     error = failure.value
     if isinstance(error, HttpError):
         response = error.response
-        return f"HTTP {response.status}" if response is not None else "HTTP error"
+        if response is None:
+            return "HTTP error"
+        if 300 <= response.status < 400:
+            return _redirect_problem(response)
+        return f"HTTP {response.status}"
     request = getattr(failure, "request", None)
     blocked = (
         blocked_resolution(urlparse_cached(request).hostname or "")
@@ -168,6 +172,23 @@ def describe_failure(failure: Failure) -> str:
         return f"connection failed ({text or type(error).__name__})"
     text = " ".join(str(error).split())[:300]
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _redirect_problem(response: Response) -> str:
+    """Why a redirect was not followed: Scrapy follows only http(s) ones, and lets the others
+    through as if the 3xx were an error of its own."""
+    status = f"HTTP {response.status}"
+    location = (response.headers.get(b"Location") or b"").decode("latin-1").strip()
+    if not location:
+        return f"{status} redirect without a Location header"
+    shown = location if len(location) <= 200 else location[:200] + "..."
+    try:
+        target = urlsplit(urljoin(response.url, location))
+    except ValueError:
+        return f"{status} redirect to a malformed URL ({shown!r})"
+    if target.scheme.lower() not in ("http", "https"):
+        return f"{status} redirect to a non-http(s) URL ({shown!r}), not followed"
+    return status
 
 
 def _cause_of_type(error: BaseException, wanted: type[T]) -> T | None:
