@@ -72,6 +72,7 @@ def crawl(
         "LOG_LEVEL": log_level(),
         "APTWATCH_PROGRESS": sys.stderr.isatty(),
         "APTWATCH_NLP_KB_PATH": str(config.kb_path) if config.kb_path else None,
+        "APTWATCH_RECHECK_AFTER": recheck_after(),
         **(crawl_settings or {}),
     }
     try:
@@ -103,6 +104,7 @@ def check_run_settings(config: Config) -> None:
     from storage import make_engine
 
     crawl_timeout()
+    recheck_after()
     env_max_response_bytes()
     failure_alert_threshold()
     log_level()
@@ -124,8 +126,17 @@ def log_level() -> str:
     if not raw:
         return "WARNING"
     if raw.upper() not in LOG_LEVELS:
-        raise ConfigError(f"APTWATCH_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {raw!r}")
+        raise ConfigError(f"APTWATCH_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
     return raw.upper()
+
+
+DEFAULT_RECHECK_AFTER = 7 * 24 * 3600
+
+
+def recheck_after() -> int:
+    """APTWATCH_RECHECK_AFTER: seconds after which a known article is fetched again even when its
+    feed does not mark it updated."""
+    return round(env_seconds("APTWATCH_RECHECK_AFTER", DEFAULT_RECHECK_AFTER))
 
 
 def crawl_timeout() -> float:

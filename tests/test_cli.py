@@ -185,6 +185,8 @@ def test_a_sources_field_of_the_wrong_shape_is_one_line_and_exit_2(
         ("APTWATCH_CRAWL_TIMEOUT", "nan", "must be a positive number of seconds"),
         ("APTWATCH_CRAWL_TIMEOUT", "inf", "must be a positive number of seconds"),
         ("APTWATCH_CRAWL_TIMEOUT", "0.001", "must be at least 1 seconds"),
+        ("APTWATCH_RECHECK_AFTER", "weekly", "must be a positive number of seconds"),
+        ("APTWATCH_LOG_LEVEL", "BOGUS", "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
     ],
 )
 def test_a_bad_crawl_setting_is_one_line_and_exit_2_before_crawling(
