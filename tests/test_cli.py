@@ -206,3 +206,27 @@ def test_a_bad_crawl_setting_is_one_line_and_exit_2_before_crawling(
         f"aptwatch: error: {variable} {expected}, got {value!r}"
     ]
     assert not database.exists()  # checked before anything was started
+
+
+def test_ctrl_c_while_the_cli_is_still_importing_is_one_line_and_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.abc
+    import sys
+
+    import aptwatch.__main__ as entry
+
+    class InterruptedImport(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, path: object, target: object = None) -> None:
+            if name == "aptwatch.cli":
+                raise KeyboardInterrupt  # Ctrl-C arriving in the middle of the import
+            return None
+
+    monkeypatch.delitem(sys.modules, "aptwatch.cli", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [InterruptedImport(), *sys.meta_path])
+
+    with pytest.raises(SystemExit) as exited:
+        entry.main()
+
+    assert exited.value.code == 130
+    assert capsys.readouterr().err == "aptwatch: error: interrupted\n"
