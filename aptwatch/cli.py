@@ -14,7 +14,7 @@ import typer
 
 from aptwatch import commands
 from aptwatch.config import Config, load_config
-from aptwatch.errors import describe, user_error_types
+from aptwatch.errors import ConfigError, describe, user_error_types
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -82,6 +82,15 @@ def config_from(
     sources: Path | None = None,
     apprise_config: Path | None = None,
 ) -> Config:
+    # An option given as "" is a mistake (an unset shell variable), not "use the default".
+    for option, value in (
+        ("--database-url", database_url),
+        ("--sources", sources),
+        ("--apprise-config", apprise_config),
+    ):
+        # Typer turns a path given as "" into Path("."), never a file these options name
+        if value is not None and (not str(value).strip() or str(value) == "."):
+            raise ConfigError(f"{option} is empty")
     return load_config().with_overrides(
         database_url=database_url, sources_file=sources, apprise_config=apprise_config
     )

@@ -372,14 +372,22 @@ def update_groups(config: Config, source: str | None = None) -> str:
     return report.summary()
 
 
+def _not_json(constant: str) -> Any:
+    # Python's json reads NaN and Infinity, which JSON does not have; echoed back in the "id",
+    # they would make the output unreadable to every other JSON reader.
+    raise ValueError(f"{constant} is not a JSON value")
+
+
 def read_jsonl_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = json.loads(line, parse_constant=_not_json)
         except json.JSONDecodeError as error:
             raise InputError(f"line {number}: not valid JSON ({error.msg})") from None
+        except ValueError as error:
+            raise InputError(f"line {number}: not valid JSON ({error})") from None
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             raise InputError(f"line {number}: expected a JSON object with a string 'text'")
         title = record.get("title")

@@ -33,9 +33,15 @@ def _parse_url(url: str) -> URL:
     if not url or not url.strip():
         raise DatabaseError("database URL is empty")
     try:
-        return make_url(url)
+        parsed = make_url(url)
     except ArgumentError as exc:
         raise DatabaseError(f"malformed database URL {mask_url(url)}: {exc}") from None
+    if parsed.get_backend_name() == "postgresql" and not parsed.database:
+        # the server would pick the user's own database, usually the "postgres" maintenance one
+        raise DatabaseError(
+            f"database URL {mask_url(url)} names no database; add one: .../aptwatch"
+        )
+    return parsed
 
 
 def _sqlite_file(parsed: URL) -> Path | None:

@@ -267,6 +267,14 @@ def aptwatch(
             "cannot connect",
         ),
         (
+            ["db", "upgrade", "--database-url", "postgresql+psycopg://u:s3cret@127.0.0.1:5432/"],
+            None,
+            "names no database",
+        ),
+        (["crawl", "--database-url", ""], None, "--database-url is empty"),
+        (["sources", "check", "--sources", ""], None, "--sources is empty"),
+        (["analyze", "--jsonl", "in.jsonl"], ("in.jsonl", '{"id": NaN, "text": "x"}\n'), "NaN"),
+        (
             ["analyze", "--jsonl", "in.jsonl"],
             ("in.jsonl", '{"id": 1, "text": "ok"}\nnot json\n'),
             "line 2",
