@@ -170,7 +170,8 @@ CATENATIVE_VERBS = frozenset(
 STARTING_VERBS = frozenset("begin begins began start starts started".split())  # noqa: SIM905
 # "was previously known to conduct", "is believed to", "was linked to", "were found stealing".
 REPORTING_PARTICIPLES = frozenset(
-    "known believed thought said reported suspected found linked tied attributed".split()  # noqa: SIM905
+    """known believed thought said reported suspected found linked tied attributed seen observed
+    spotted""".split()  # noqa: SIM905
 )
 # Predicates an actor has with a form of "be": "was behind", "has been active".
 ACTOR_PREDICATES = frozenset(["behind", "responsible", "active"])

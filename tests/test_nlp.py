@@ -878,6 +878,7 @@ def test_a_group_name_before_campaign_still_counts_with_another_cue(nlp: Languag
         ("Honeybee has repeatedly compromised the networks of aid agencies.", "Honeybee"),
         ("Lotus Blossom targeted the defence ministry and two universities.", "Lotus Blossom"),
         ("Buckeye was previously known to conduct espionage against defence firms.", "Buckeye"),
+        ("Patchwork has been seen targeting diplomatic and government agencies.", "Patchwork"),
         # after an opener, with auxiliaries and adverbs between the name and its verb
         ("We believe Lazarus started this phishing campaign in March.", "Lazarus"),
         ("Sometimes Patchwork send a malicious PowerPoint file instead.", "Patchwork"),
