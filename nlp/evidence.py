@@ -164,7 +164,14 @@ ADVERBS = frozenset(
 CATENATIVE_VERBS = frozenset(
     """begin begins began begun beginning start starts started starting continue continues
     continued continuing try tries tried trying attempt attempts attempted attempting appear
-    appears appeared appearing seem seems seemed went go goes keep keeps kept""".split()  # noqa: SIM905
+    appears appeared appearing seem seems seemed went go goes keep keeps kept specializes
+    specialises specialized specialised specializing specialising focuses focused
+    focusing""".split()  # noqa: SIM905
+)
+# Catenatives that take their verb after "in" or "on": "specializes in targeting".
+SPECIALISING_VERBS = frozenset(
+    """specializes specialises specialized specialised specializing specialising focuses focused
+    focusing""".split()  # noqa: SIM905
 )
 # "Lazarus started this watering hole attack": the start of an activity.
 STARTING_VERBS = frozenset("begin begins began start starts started".split())  # noqa: SIM905
@@ -910,6 +917,8 @@ def _acting_verb_after(span: Span) -> Token | None:
             continue
         if word == "on" and doc[token.i - 1].lower_ in {"go", "goes", "went"}:
             continue  # "Cobalt goes on to attack"
+        if word in {"in", "on"} and doc[token.i - 1].lower_ in SPECIALISING_VERBS:
+            continue  # "Barium specializes in targeting"
         if word in CATENATIVE_VERBS:
             following = _word_after(doc[token.i : token.i + 1])
             if word in STARTING_VERBS and following is not None and following.lower_ in DETERMINERS:

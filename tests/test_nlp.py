@@ -879,6 +879,7 @@ def test_a_group_name_before_campaign_still_counts_with_another_cue(nlp: Languag
         ("Lotus Blossom targeted the defence ministry and two universities.", "Lotus Blossom"),
         ("Buckeye was previously known to conduct espionage against defence firms.", "Buckeye"),
         ("Patchwork has been seen targeting diplomatic and government agencies.", "Patchwork"),
+        ("Silence specializes in attacking banks and their payment systems.", "Silence"),
         # after an opener, with auxiliaries and adverbs between the name and its verb
         ("We believe Lazarus started this phishing campaign in March.", "Lazarus"),
         ("Sometimes Patchwork send a malicious PowerPoint file instead.", "Patchwork"),
@@ -939,6 +940,7 @@ def test_a_phrase_name_in_its_catalogue_capitals_about_intrusions_is_a_mention(
         # a company doing what companies do; a victim in the passive
         "While Summit sent notification letters to customers, the investigation continued.",
         "Cobalt was targeted by export controls in the mining sector.",
+        "The Patchwork studio specializes in designing quilts.",
         # a phrase name in a Title Case heading, a novel, a place named by its own name
         "Malware Awareness Week Ends With A Lotus Blossom",
         "The novel Cloud Atlas follows six stories across centuries of exploitation.",
