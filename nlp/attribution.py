@@ -1091,6 +1091,8 @@ class AttributionDetector:
             claim = self._judge(sent, [phrase], group_id, 1)
             if claim.role == BACKGROUND:
                 continue
+            # the name the article gave the group, not "the group": the evidence shows the phrase
+            claim.alias = by_sentence[last][0].text
             claim.confidence = round(claim.confidence * 0.8, 3)
             claims.append(claim)
         return claims

@@ -168,7 +168,9 @@ def test_strongest_claim_wins_per_group(nlp: Language) -> None:
 def test_the_group_refers_back_to_the_named_group(nlp: Language) -> None:
     text = "Kimsuky is a North Korean espionage outfit. The group breached a nuclear operator."
     (attribution,) = analyze(nlp, text).attributions
-    assert attribution.group_id == "G0094" and attribution.alias.lower() == "the group"
+    # the alert names the group as the article did; the evidence shows "The group"
+    assert attribution.group_id == "G0094" and attribution.alias == "Kimsuky"
+    assert attribution.evidence.startswith("The group breached")
 
 
 def test_ambiguous_name_exposes_every_candidate(nlp: Language) -> None:
@@ -201,7 +203,7 @@ def test_an_attribution_under_an_unambiguous_name_has_no_candidates(nlp: Languag
 def test_the_group_after_an_ambiguous_name_keeps_its_candidates(nlp: Language) -> None:
     ambiguous = "Nobelium is a Russian espionage outfit. The group breached a nuclear operator."
     (attribution,) = analyze(nlp, ambiguous).attributions
-    assert attribution.alias.lower() == "the group"
+    assert attribution.alias == "Nobelium"
     assert attribution.candidates == ("G0016", "misp:unc2452")
     # An unambiguous name beside it in the sentence "the group" refers to settles it.
     settled = (
