@@ -208,6 +208,11 @@ def sources_check(sources: SourcesFile = None) -> None:
     """Validate the sources file without crawling: one line per source, or the first problem."""
     lines = commands.check_sources(config_from(sources=sources))
     typer.echo("\n".join(lines))
+    blocked = sum(1 for line in lines if "WILL BE BLOCKED" in line)
+    if blocked:
+        # valid, but certain to fail: the operator should hear it from the check, not the crawl
+        typer.echo(f"{len(lines)} sources valid, {blocked} of them will be blocked", err=True)
+        raise typer.Exit(1)
     typer.echo(f"{len(lines)} sources OK")
 
 

@@ -385,8 +385,28 @@ def describe_source(source: Source) -> str:
         parts.append(f"extract overrides: {', '.join(overrides)}")
     if source.allow_private_network:
         parts.append("private network allowed")
+    else:
+        parts += [f"WILL BE BLOCKED: {problem}" for problem in _blocked_hosts(source)]
     parts.append("enabled" if source.enabled else "disabled")
     return ", ".join(parts)
+
+
+def _blocked_hosts(source: Source) -> list[str]:
+    """Why the crawl will refuse the source's own URLs, where that shows without DNS: a private
+    or loopback address written into the URL, or localhost."""
+    from crawler.safety import address_problem, is_ip_literal
+
+    problems = []
+    for url in source.urls:
+        host = (urlsplit(url).hostname or "").lower()
+        if host == "localhost" or host.endswith(".localhost"):
+            problems.append(f"{host} is this machine")
+        elif is_ip_literal(host) and (problem := address_problem(host)):
+            problems.append(problem)
+    return [
+        f"{problem} (set allow_private_network: true if this source is yours)"
+        for problem in dict.fromkeys(problems)
+    ]
 
 
 def check_sources(path: Path | str) -> list[str]:

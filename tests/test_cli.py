@@ -230,3 +230,26 @@ def test_ctrl_c_while_the_cli_is_still_importing_is_one_line_and_130(
 
     assert exited.value.code == 130
     assert capsys.readouterr().err == "aptwatch: error: interrupted\n"
+
+
+def test_sources_check_says_which_sources_the_crawl_will_block(tmp_path: Path) -> None:
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        "sources:\n"
+        "  - {name: Lab, kind: feed, url: 'http://127.0.0.1:8080/feed.xml'}\n"
+        "  - {name: Meta, kind: feed, url: 'http://169.254.169.254/latest'}\n"
+        "  - {name: Mine, kind: feed, url: 'http://127.0.0.1:8081/feed.xml',"
+        " allow_private_network: true}\n"
+        "  - {name: News, kind: feed, url: 'https://news.example/feed.xml'}\n",
+        encoding="utf-8",
+    )
+
+    result = runner.invoke(app, ["sources", "check", "--sources", str(sources)])
+
+    assert result.exit_code == 1
+    blocked = [
+        line.split(":")[0] for line in result.output.splitlines() if "WILL BE BLOCKED" in line
+    ]
+    assert blocked == ["Lab", "Meta"]
+    assert "cloud metadata service" in result.output
+    assert "4 sources valid, 2 of them will be blocked" in result.output
