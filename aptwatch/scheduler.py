@@ -205,7 +205,13 @@ def run_forever(
     check_run_settings(config)
     check_alert_settings(config)
     watch = SourcesWatch(config.require_sources_file())
-    schedule = Schedule.for_sources(watch.intervals(), clock=clock)
+    intervals = watch.intervals()
+    if not intervals:
+        # as a one-pass run says; an edit that disables every source later only pauses
+        from crawler.sources import SourcesError
+
+        raise SourcesError(f"{config.sources_file}: no enabled sources")
+    schedule = Schedule.for_sources(intervals, clock=clock)
     print(f"aptwatch: watching {len(schedule.slots)} sources; SIGTERM or Ctrl-C stops", file=out)
     failures_in_a_row = 0
     cycles = 0

@@ -377,3 +377,26 @@ def test_a_mistake_only_the_operator_can_fix_stops_the_scheduler_at_start(
         )
     assert isinstance(raised.value, user_error_types())
     assert calls == []
+
+
+def test_a_sources_file_without_an_enabled_source_stops_the_scheduler_at_start(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+
+    from crawler.sources import SourcesError
+
+    sources = tmp_path / "off.yaml"
+    sources.write_text(
+        "sources:\n  - {name: A, kind: feed, url: 'https://a.example/feed', enabled: false}\n",
+        encoding="utf-8",
+    )
+    calls: list[Sequence[str]] = []
+    with pytest.raises(SourcesError, match="no enabled sources"):
+        run_forever(
+            replace(config_for(tmp_path), sources_file=sources),
+            io.StringIO(),
+            run_cycle=lambda config, names, out, ev: calls.append(names),
+            max_cycles=1,
+        )
+    assert calls == []
