@@ -14,8 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from aptwatch.config import Config, env_max_response_bytes, env_seconds
-from aptwatch.errors import ConfigError, InputError
+from aptwatch.config import (
+    Config,
+    env_log_level,
+    env_max_response_bytes,
+    env_recheck_after,
+    env_seconds,
+)
+from aptwatch.errors import InputError
 from aptwatch.health import failure_alert_threshold, record_crawl_health
 
 if TYPE_CHECKING:
@@ -69,10 +75,10 @@ def crawl(
     upgrade_database(config)
     # The per-source summary says what went wrong; Scrapy's INFO chatter is opt-in.
     settings = {
-        "LOG_LEVEL": log_level(),
+        "LOG_LEVEL": env_log_level(),
         "APTWATCH_PROGRESS": sys.stderr.isatty(),
         "APTWATCH_NLP_KB_PATH": str(config.kb_path) if config.kb_path else None,
-        "APTWATCH_RECHECK_AFTER": recheck_after(),
+        "APTWATCH_RECHECK_AFTER": env_recheck_after(),
         **(crawl_settings or {}),
     }
     try:
@@ -95,19 +101,16 @@ def crawl(
     return report
 
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
 def check_run_settings(config: Config) -> None:
     """The settings a crawl reads, checked before it starts rather than at its end (or, for `run
     --forever`, at the end of every cycle, where a mistake would be retried for ever)."""
     from storage import make_engine
 
     crawl_timeout()
-    recheck_after()
+    env_recheck_after()
     env_max_response_bytes()
     failure_alert_threshold()
-    log_level()
+    env_log_level()
     make_engine(config.database_url).dispose()  # a malformed URL or a missing driver; no connection
 
 
@@ -119,24 +122,6 @@ def check_alert_settings(config: Config) -> None:
     apprise_config = config.require_apprise_config()
     if apprise_config is not None:
         load_channels(apprise_config)
-
-
-def log_level() -> str:
-    raw = os.environ.get("APTWATCH_LOG_LEVEL", "").strip()
-    if not raw:
-        return "WARNING"
-    if raw.upper() not in LOG_LEVELS:
-        raise ConfigError(f"APTWATCH_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
-    return raw.upper()
-
-
-DEFAULT_RECHECK_AFTER = 7 * 24 * 3600
-
-
-def recheck_after() -> int:
-    """APTWATCH_RECHECK_AFTER: seconds after which a known article is fetched again even when its
-    feed does not mark it updated."""
-    return round(env_seconds("APTWATCH_RECHECK_AFTER", DEFAULT_RECHECK_AFTER))
 
 
 def crawl_timeout() -> float:

@@ -109,17 +109,37 @@ def env_max_response_bytes(environ: dict[str, str] | None = None) -> int | None:
         raise ConfigError(str(error)) from None
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def env_log_level(environ: dict[str, str] | None = None) -> str:
+    """APTWATCH_LOG_LEVEL, the Scrapy log level of crawls (WARNING unless set)."""
+    raw = (os.environ if environ is None else environ).get("APTWATCH_LOG_LEVEL", "").strip()
+    if not raw:
+        return "WARNING"
+    if raw.upper() not in LOG_LEVELS:
+        raise ConfigError(f"APTWATCH_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return raw.upper()
+
+
+def env_recheck_after(environ: dict[str, str] | None = None) -> int:
+    """APTWATCH_RECHECK_AFTER: seconds after which a known article is fetched again even when its
+    feed does not mark it updated."""
+    from crawler.settings import APTWATCH_RECHECK_AFTER
+
+    return round(env_seconds("APTWATCH_RECHECK_AFTER", APTWATCH_RECHECK_AFTER, environ))
+
+
 def load_config(environ: dict[str, str] | None = None) -> Config:
     env = dict(os.environ if environ is None else environ)
     data_dir = Path(env.get("APTWATCH_DATA_DIR") or DEFAULT_DATA_DIR)
     database_url = env.get("APTWATCH_DATABASE_URL") or f"sqlite:///{data_dir / 'aptwatch.db'}"
     sources_file = Path(env.get("APTWATCH_SOURCES_FILE") or DEFAULT_SOURCES_FILE)
     apprise_env = env.get("APTWATCH_APPRISE_CONFIG")
+    apprise_empty = apprise_env is not None and not apprise_env.strip()
     apprise_config: Path | None
-    if apprise_env is not None and apprise_env.strip():
-        apprise_config = Path(apprise_env)
-    elif apprise_env is not None:
-        apprise_config = None
+    if apprise_env is not None:
+        apprise_config = None if apprise_empty else Path(apprise_env)
     else:
         # Anything at a default place is the operator's channel file, usable or not: a dangling
         # link or a folder there is an error, not a reason to print alerts to the terminal.
@@ -131,5 +151,5 @@ def load_config(environ: dict[str, str] | None = None) -> Config:
         sources_file=sources_file,
         apprise_config=apprise_config,
         data_dir=data_dir,
-        apprise_config_empty=apprise_env is not None and not apprise_env.strip(),
+        apprise_config_empty=apprise_empty,
     )

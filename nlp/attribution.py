@@ -23,7 +23,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from nlp.evidence import GROUPS_KEY, document_text
-from nlp.kb import Group
+from nlp.kb import COUNTRY_NAMES, Group
 from nlp.names import normalise_name
 
 ATTRIBUTIONS_KEY = "aptwatch_attributions"
@@ -708,44 +708,6 @@ STATE_LINK = (
 COUNTRY_SPONSOR = [
     (re.compile(rf"\b(?:{words}){STATE_LINK}\b"), country) for words, country in COUNTRY_WORDS
 ]
-COUNTRY_NAMES = {
-    "CN": "China",
-    "RU": "Russia",
-    "KP": "North Korea",
-    "IR": "Iran",
-    "VN": "Vietnam",
-    "PK": "Pakistan",
-    "IN": "India",
-    "KR": "South Korea",
-    "US": "United States",
-    "IL": "Israel",
-    "TR": "Turkey",
-    "BY": "Belarus",
-    "UA": "Ukraine",
-    "LB": "Lebanon",
-    "PS": "Palestine",
-    "AE": "United Arab Emirates",
-    "AT": "Austria",
-    "BR": "Brazil",
-    "DZ": "Algeria",
-    "EG": "Egypt",
-    "ES": "Spain",
-    "FR": "France",
-    "ID": "Indonesia",
-    "IQ": "Iraq",
-    "IT": "Italy",
-    "KE": "Kenya",
-    "KZ": "Kazakhstan",
-    "LY": "Libya",
-    "MA": "Morocco",
-    "MY": "Malaysia",
-    "NG": "Nigeria",
-    "RO": "Romania",
-    "SG": "Singapore",
-    "SY": "Syria",
-    "TN": "Tunisia",
-    "TW": "Taiwan",
-}
 ANAPHORA = re.compile(
     r"\b(?:[Tt]he|[Tt]his|[Tt]hat|[Tt]hese)\s+(?:same\s+)?"
     r"(?:(?:[a-z][\w-]*|Russian|Chinese|Iranian|North Korean)\s+){0,2}?"
@@ -1768,13 +1730,18 @@ VICTIM_CUE_BEFORE = re.compile(
 )
 
 
+def _after_victim_cue(text: str, match: re.Match[str]) -> bool:
+    """'tools stolen from the NSA', 'breached Russian government networks': the victim."""
+    return bool(VICTIM_CUE_BEFORE.search(text[max(0, match.start() - 60) : match.start()]))
+
+
 def _agency(text: str) -> str | None:
     for pattern, agency in AGENCIES:
         for match in pattern.finditer(text):
+            if _after_victim_cue(text, match):
+                continue
             before = text[max(0, match.start() - 60) : match.start()]
             after = text[match.end() : match.end() + 20]
-            if VICTIM_CUE_BEFORE.search(before):
-                continue
             if SPONSOR_CUE_BEFORE.search(before) or SPONSOR_CUE_AFTER.search(after):
                 return agency
     return None
@@ -1792,8 +1759,7 @@ VICTIM_AFTER_COUNTRY = re.compile(
 def _country_sponsor(text: str) -> str | None:
     for pattern, country in COUNTRY_SPONSOR:
         for match in pattern.finditer(text):
-            before = text[max(0, match.start() - 60) : match.start()]
-            if VICTIM_CUE_BEFORE.search(before) or VICTIM_AFTER_COUNTRY.search(
+            if _after_victim_cue(text, match) or VICTIM_AFTER_COUNTRY.search(
                 text[match.end() : match.end() + 40]
             ):
                 continue

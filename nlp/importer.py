@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp.errors import KnowledgeBaseError
+from nlp.kb import COUNTRY_NAMES
 from nlp.names import normalise_name
 
 FORMAT_VERSION = 1
@@ -90,14 +91,7 @@ COUNTRY_ALIASES = {
 }
 
 # How news writes the states that the CFR sponsor field spells formally.
-COMMON_COUNTRY_NAMES = {
-    "RU": "Russia",
-    "IR": "Iran",
-    "KP": "North Korea",
-    "KR": "South Korea",
-    "CN": "China",
-    "US": "United States",
-}
+COMMON_COUNTRY_NAMES = {code: COUNTRY_NAMES[code] for code in ("RU", "IR", "KP", "KR", "CN", "US")}
 
 
 @dataclass

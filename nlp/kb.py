@@ -14,6 +14,46 @@ from nlp.errors import KnowledgeBaseError
 from nlp.names import normalise_name
 
 DEFAULT_KB_PATH = Path(__file__).resolve().parent / "data" / "groups.json"
+# The names of the countries the knowledge base gives groups (ISO 3166-1 alpha-2), as news writes
+# them; tests/test_nlp.py checks that every code in the packaged knowledge base has one.
+COUNTRY_NAMES = {
+    "CN": "China",
+    "RU": "Russia",
+    "KP": "North Korea",
+    "IR": "Iran",
+    "VN": "Vietnam",
+    "PK": "Pakistan",
+    "IN": "India",
+    "KR": "South Korea",
+    "US": "United States",
+    "IL": "Israel",
+    "TR": "Turkey",
+    "BY": "Belarus",
+    "UA": "Ukraine",
+    "LB": "Lebanon",
+    "PS": "Palestine",
+    "AE": "United Arab Emirates",
+    "AT": "Austria",
+    "BR": "Brazil",
+    "DZ": "Algeria",
+    "EG": "Egypt",
+    "ES": "Spain",
+    "FR": "France",
+    "ID": "Indonesia",
+    "IQ": "Iraq",
+    "IT": "Italy",
+    "KE": "Kenya",
+    "KZ": "Kazakhstan",
+    "LY": "Libya",
+    "MA": "Morocco",
+    "MY": "Malaysia",
+    "NG": "Nigeria",
+    "RO": "Romania",
+    "SG": "Singapore",
+    "SY": "Syria",
+    "TN": "Tunisia",
+    "TW": "Taiwan",
+}
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ from crawler.middlewares import (
     UnsafeRequest,
 )
 from crawler.safety import blocked_resolution, trusted_hosts
+from crawler.settings import APTWATCH_RECHECK_AFTER
 from crawler.sources import Source, enabled_sources, is_xpath
 from storage.records import FetchIn
 
@@ -115,7 +116,6 @@ _CONNECT_ERRORS: tuple[type[BaseException], ...] = (
 ROBOTS_FORBIDDEN = "Forbidden by robots.txt"
 
 PAGE_META_KEY = "aptwatch_page"
-DEFAULT_RECHECK_AFTER = 7 * 24 * 3600
 _STATE_BATCH_SIZE = 50
 _MAXSIZE_RE = re.compile(r"larger than download max size \((\d+)\)")
 _DECOMPRESSED_RE = re.compile(r"exceeded DOWNLOAD_MAXSIZE \((\d+) B\) during decompression")
@@ -294,7 +294,7 @@ class FeedsSpider(scrapy.Spider):
         self._sources_by_name: dict[str, Source] = {}
         self._followed: dict[str, int] = {}
         self._max_entries = 100
-        self._recheck_after = timedelta(seconds=DEFAULT_RECHECK_AFTER)
+        self._recheck_after = timedelta(seconds=APTWATCH_RECHECK_AFTER)
         self._session_factory: sessionmaker[Session] | None = None
         self._engine: Any = None
         # one thread for every database call the spider makes: SQLite sees one writer from here
@@ -330,7 +330,7 @@ class FeedsSpider(scrapy.Spider):
         )
         self.database_url = self._database_url_arg or settings.get("APTWATCH_DATABASE_URL") or ""
         self._max_entries = settings.getint("APTWATCH_MAX_ENTRIES_PER_SOURCE", 100)
-        recheck = settings.getint("APTWATCH_RECHECK_AFTER", DEFAULT_RECHECK_AFTER)
+        recheck = settings.getint("APTWATCH_RECHECK_AFTER", APTWATCH_RECHECK_AFTER)
         if recheck < 0:
             raise ValueError("APTWATCH_RECHECK_AFTER must be a number of seconds >= 0")
         self._recheck_after = timedelta(seconds=recheck)
