@@ -269,18 +269,49 @@ def extract(
     commands.extract_files(files, sys.stdout)
 
 
+# Typer raises click's exceptions: from its own copy of click in recent releases, from click
+# itself in older ones. The classes are taken from one Typer exports, so either works.
+_CLICK_ERRORS = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
+ClickError: type[Exception] = _CLICK_ERRORS["ClickException"]
+UsageError: type[Exception] = _CLICK_ERRORS["UsageError"]
+
+
+def usage_problem(error: Exception) -> str:
+    """A usage error (unknown option or command, a value of the wrong type) as one line, with
+    where to look: click's own rendering is a usage block and a framed box."""
+    message = " ".join(error.format_message().split())  # type: ignore[attr-defined]
+    context = getattr(error, "ctx", None)
+    if context is None:
+        return message
+    return f"{message} (see '{context.command_path} --help')"
+
+
 def main() -> None:
     if os.environ.get("APTWATCH_DEBUG"):
         app()
         return
     try:
-        app()
+        # not standalone: click's errors come here instead of being printed as boxes
+        exit_code = app(prog_name="aptwatch", standalone_mode=False)
+    except UsageError as error:
+        if type(error).__name__ == "NoArgsIsHelpError":
+            sys.exit(EXIT_USER_ERROR)  # the help was shown, as asked for by giving nothing
+        typer.echo(f"aptwatch: error: {usage_problem(error)}", err=True)
+        sys.exit(EXIT_USER_ERROR)
+    except ClickError as error:
+        typer.echo(f"aptwatch: error: {usage_problem(error)}", err=True)
+        sys.exit(getattr(error, "exit_code", 1))
+    except typer.Abort:
+        typer.echo("aptwatch: error: aborted", err=True)
+        sys.exit(1)
     except Exception as error:  # a bug, not bad input: still one line, with the way to see more
         typer.echo(
             f"aptwatch: internal error: {describe(error)} (set APTWATCH_DEBUG=1 for a traceback)",
             err=True,
         )
         sys.exit(1)
+    # a command that ended by raising typer.Exit(code) comes back as its code
+    sys.exit(exit_code if isinstance(exit_code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -253,3 +253,53 @@ def test_sources_check_says_which_sources_the_crawl_will_block(tmp_path: Path) -
     assert blocked == ["Lab", "Meta"]
     assert "cloud metadata service" in result.output
     assert "4 sources valid, 2 of them will be blocked" in result.output
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["run", "--nope"], "aptwatch: error: No such option: --nope (see 'aptwatch run --help')"),
+        (["frobnicate"], "aptwatch: error: No such command 'frobnicate'. (see 'aptwatch --help')"),
+        (
+            ["groups", "show"],
+            "aptwatch: error: Missing argument 'name'. (see 'aptwatch groups show --help')",
+        ),
+    ],
+)
+def test_a_usage_error_is_one_line_and_exit_2(
+    argv: list[str],
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from aptwatch.cli import main
+
+    monkeypatch.setattr("sys.argv", ["aptwatch", *argv])
+    with pytest.raises(SystemExit) as exited:
+        main()
+
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [expected]  # not click's usage block and framed box
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [(["--help"], 0), (["groups", "show", "APT31"], 0), (["groups", "show", "zz9"], 2)],
+)
+def test_the_command_line_exits_with_the_commands_own_code(
+    argv: list[str], code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aptwatch.cli import main
+
+    monkeypatch.setattr("sys.argv", ["aptwatch", *argv])
+    with pytest.raises(SystemExit) as exited:
+        main()
+
+    assert exited.value.code == code
+    captured = capsys.readouterr()
+    if code == 0:
+        assert captured.out  # the help, the group
+    else:
+        assert captured.err.startswith("aptwatch: error: unknown group 'zz9'")
