@@ -121,9 +121,11 @@ CLAUSE_BOUNDARIES = frozenset(['"', "\u201c", "\u2018", "'", ",", ":", ";", "(",
 # A likeness to the group's known work, and the word after it: a hedged claim.
 RESEMBLANCE = {"hallmarks": "of", "hallmark": "of", "fingerprints": "of", "consistent": "with"}
 # Words before a claim that withhold it: "declined to blame", "stopped short of attributing",
-# "has yet to attribute", "without naming".
+# "has yet to attribute", "without naming", and a claim called premature: "it is too early to
+# attribute", "too soon to blame", "premature to link".
 WITHHOLDING = re.compile(
-    r"(?:\b(?:declin|refus|reluctan|unwilling|hesita)\w*|\byet) to(?: \w+ly)?$"
+    r"(?:\b(?:declin|refus|reluctan|unwilling|hesita)\w*|\byet|\btoo (?:early|soon)|\bpremature)"
+    r" to(?: \w+ly)?$"
     r"|\bshort of(?: \w+ly)?$|\bwithout(?: \w+ly)?$"
 )
 # A claim reported only to be rejected: "dismissed reports that", "rejected accusations that",

@@ -497,6 +497,9 @@ def test_no_claimant_is_invented(nlp: Language, text: str, attributor: str | Non
         ("The company declined to publicly attribute the intrusion to APT29.", "G0016"),
         ("Investigators have yet to attribute the breach to Volt Typhoon.", "G1017"),
         ("The ministry disclosed the breach without blaming APT28 for it.", "G0007"),
+        # a claim called premature is withheld too
+        ("It is too early to blame the Lazarus Group for the bank heist, the bank said.", "G0032"),
+        ("Analysts warned it was premature to attribute the wiper to APT28.", "G0007"),
     ],
 )
 def test_denials_are_negated(nlp: Language, text: str, group_id: str) -> None:
