@@ -86,8 +86,18 @@ LINK_TRIGGERS = frozenset(
         "pointed",
         "points",
         "pointing",
+        "pinned",
+        "pin",
+        "pins",
+        "pinning",
     ]
 )
+# "pinned the heist on Lazarus": the words that tie the object to the group after its verb.
+LINK_PREPOSITIONS = frozenset(["to", "with"])
+PIN_WORDS = frozenset(["pinned", "pin", "pins", "pinning"])
+# How far a long object may push the group from its link word ("linked the campaign against
+# Taiwanese chip makers to RedJuliett"), when the group follows the preposition directly.
+LINK_OBJECT_REACH = 14
 # "took credit for", "claimed full credit": a claim of responsibility.
 CREDIT_TAKING = frozenset(
     ["took", "take", "takes", "taking", "claimed", "claims", "claim", "claiming", "full", "sole"]
@@ -457,7 +467,7 @@ REPORTING_VERBS = (
     "discovered|uncovered|detected|exposed|exposes|explained|explains|is\\s+confident|"
     "was\\s+confident|are\\s+confident|were\\s+confident|denied|denies|dismissed|rejected|"
     "ruled\\s+out|rules\\s+out|detailed|details|documented|documents|investigated|"
-    "analy[sz]ed|described|describes|unveiled|unmasked|unsealed|imposed|issued"
+    "analy[sz]ed|described|describes|unveiled|unmasked|unsealed|imposed|issued|pinned|pins"
 )
 # The same claims as present participles: "cited an agency attributing the attack to APT28".
 REPORTING_PARTICIPLES = (
@@ -1326,13 +1336,22 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
             # "activity linked to APT28" ties activity to the group; "APT31, linked to the MSS"
             # ties the group to a sponsor.
             following = lower[index + 1 : index + 3]
-            objects = [(start, end) for start, end in positions if index < start <= index + 6]
+            prepositions = LINK_PREPOSITIONS | ({"on"} if word in PIN_WORDS else set())
+            objects = [
+                (start, end)
+                for start, end in positions
+                if index < start <= index + 6
+                or (
+                    index < start <= index + LINK_OBJECT_REACH
+                    and _object_then(lower, index, start, prepositions)
+                )
+            ]
             if objects:
                 start, end = objects[0]
                 # "linked to APT28", "traced the attack to APT28", "linking Sandworm hackers to
-                # the outage"
+                # the outage", "pinned the heist on Lazarus"
                 around = [*following, *lower[index + 1 : start], *lower[end : end + 5]]
-                if "to" in around or "with" in around:
+                if prepositions & set(around):
                     offer(index, 2)
         elif word == "by" and any(
             index < start <= index + (8 if _names_between(lower, index, start) else 4)
@@ -1423,6 +1442,17 @@ def _listed_as_example(lower: list[str], mention: int, named: set[int]) -> bool:
         return False
     word = lower[index]
     return word in {"like", "including"} or (word == "as" and lower[index - 1 : index] == ["such"])
+
+
+def _object_then(lower: list[str], verb: int, name: int, prepositions: frozenset[str]) -> bool:
+    """'linked the campaign against Taiwanese chip makers to RedJuliett': the verb's object, then
+    the preposition right before the group (or "the" group), with no clause break between."""
+    before = name - 1 if lower[name - 1 : name] == ["the"] else name
+    return (
+        lower[before - 1 : before] != []
+        and lower[before - 1] in prepositions
+        and not (CLAUSE_BOUNDARIES & set(lower[verb + 1 : before - 1]))
+    )
 
 
 def _names_between(lower: list[str], left: int, right: int) -> bool:
@@ -1625,6 +1655,8 @@ ATTRIBUTING_VERBS = frozenset(
         "links",
         "tied",
         "traced",
+        "pinned",
+        "pins",
     }
 )
 

@@ -1033,6 +1033,17 @@ def test_a_false_flag_under_a_joined_name_written_apart_is_negated(nlp: Language
         # the investigation's result, between the verb and the group
         ("Investigators traced the ransomware attack to APT41.", "asserted", "Investigators"),
         ("Dragos linked the substation intrusion to Sandworm hackers.", "asserted", "Dragos"),
+        # a long object between the verb and the group, and "pinned ... on"
+        (
+            "Sekoia linked the phishing wave against Moldovan election officials to APT28.",
+            "asserted",
+            "Sekoia",
+        ),
+        (
+            "Prosecutors pinned the $600 million theft on the Lazarus Group.",
+            "asserted",
+            "Prosecutors",
+        ),
         # a likeness is a hedged claim
         (
             "The attack bears the hallmarks of the Lazarus Group, Kaspersky said.",
