@@ -276,6 +276,25 @@ ACTIVITY_VERBS = frozenset(
         "sabotaged",
         "crippled",
         "destroyed",
+        # the other forms of intrusion verbs above: "resumed campaigns distributing a loader",
+        # "set up fake websites impersonating brands", "is hijacking routers"
+        "impersonating",
+        "impersonates",
+        "distributing",
+        "distributes",
+        "hijacking",
+        "hijacks",
+        "encrypting",
+        "exfiltrating",
+        "accessing",
+        "defacing",
+        "extorting",
+        "wiping",
+        "disrupting",
+        "sabotaging",
+        "resumed",
+        "resumes",
+        "resuming",
     ]
 )
 ACTIVITY_NOUNS = frozenset(
@@ -1320,11 +1339,10 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
             # likeness, which the hedge words make a hedged claim
             if any(index < start <= index + 5 for start, _ in positions):
                 offer(index, 1)
-        elif word in FALSE_FLAG_WORDS:
+        elif word in FALSE_FLAG_WORDS and any(index < start <= index + 4 for start, _ in positions):
             # "hackers posing as the Lazarus Group" denies the group; "APT10 masquerading as a
-            # ministry" does not.
-            if any(index < start <= index + 4 for start, _ in positions):
-                offer(index, 2)
+            # ministry" does not, and "APT29 impersonated the State Department" is a deed
+            offer(index, 2)
         elif word in DENIAL_TRIGGERS:
             # "unrelated to APT28", "the two were operationally separate", "distinct from"; not
             # "breached two separate networks"

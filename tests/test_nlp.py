@@ -1443,3 +1443,36 @@ def test_a_claim_about_the_name_outranks_an_unnamed_group_in_its_sentence(nlp: L
         "other firms have pointed to APT10."
     )
     assert by_group(analyze(nlp, text)) == {"G0045": "asserted"}
+
+
+@pytest.mark.parametrize(
+    ("text", "group_id", "attributor"),
+    [
+        # impersonation is a deed unless the group is the one impersonated
+        (
+            "Volexity said APT29 impersonated European foreign ministries in messages to "
+            "human rights groups.",
+            "G0016",
+            "Volexity",
+        ),
+        (
+            "Silent Push said FIN7 had set up hundreds of fake websites impersonating software "
+            "brands.",
+            "G0046",
+            "Silent Push",
+        ),
+        # the other forms of intrusion verbs
+        (
+            "Proofpoint said TA505 resumed large campaigns distributing a remote access tool to "
+            "retailers.",
+            "G0092",
+            "Proofpoint",
+        ),
+    ],
+)
+def test_impersonating_and_distributing_are_deeds(
+    nlp: Language, text: str, group_id: str, attributor: str
+) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.group_id, attribution.stance) == (group_id, "asserted")
+    assert attribution.attributed_by == attributor
