@@ -1394,10 +1394,15 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
             noun = index > 0 and lower[index - 1] in NOUN_MARKERS
             # "APT41, a Chinese group that targets healthcare": a profile, not an event
             habitual = _habitual_description(lower, index)
+            # "Charming Kitten, which works for Iran's IRGC, targeted ...": an aside after the
+            # name does not count as distance, as for the explicit words above
             if (
                 not noun
                 and not habitual
-                and any(end <= index and index - end <= 12 for _, end in positions)
+                and (
+                    any(end <= index and index - end <= 12 for _, end in positions)
+                    or _verb_after_aside(lower, index, positions)
+                )
             ):
                 offer(index, 1)
         elif word in ACTIVITY_NOUNS and any(0 <= index - end <= 1 for _, end in positions):
@@ -1490,6 +1495,29 @@ def _near_past_aside(lower: list[str], index: int, positions: list[tuple[int, in
                 (i for i in range(end + 1, min(index, end + 30)) if lower[i] == ","), None
             )
             if closing is not None and index - closing <= 14:
+                return True
+    return False
+
+
+# Words between the comma closing an aside and the verb of its subject: "..., has also breached".
+ASIDE_VERB_AUXILIARIES = frozenset(
+    """has have had also then later since reportedly allegedly recently now""".split()  # noqa: SIM905
+)
+
+
+def _verb_after_aside(lower: list[str], index: int, positions: list[tuple[int, int]]) -> bool:
+    """'Charming Kitten, which works on behalf of Iran's IRGC, targeted ...': the verb right after
+    an aside set off by commas is the named group's, however long the aside (a passive, "was
+    hacked", is not: the group there is the victim or the speaker)."""
+    for _, end in positions:
+        if end < index and lower[end : end + 1] == [","]:
+            closing = next(
+                (i for i in range(end + 1, min(index, end + 30)) if lower[i] == ","), None
+            )
+            if closing is None:
+                continue
+            between = lower[closing + 1 : index]
+            if all(word in ASIDE_VERB_AUXILIARIES for word in between):
                 return True
     return False
 

@@ -1476,3 +1476,19 @@ def test_impersonating_and_distributing_are_deeds(
     (attribution,) = analyze(nlp, text).attributions
     assert (attribution.group_id, attribution.stance) == (group_id, "asserted")
     assert attribution.attributed_by == attributor
+
+
+def test_a_long_aside_between_the_group_and_its_verb_keeps_the_claim(nlp: Language) -> None:
+    text = (
+        "Mint Sandstorm, which Microsoft links to the intelligence arm of Iran's Islamic "
+        "Revolutionary Guard Corps, targeted journalists covering the conflict, the company said."
+    )
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.group_id, attribution.stance) == ("G0059", "asserted")
+    assert attribution.sponsor == "Iran's IRGC"
+    # the verb after the aside must be the group's own: a passive makes it the victim
+    victim = (
+        "Cozy Bear, the coffee roaster on Elm Street whose owners are in Ohio, said its "
+        "payment terminals were hacked."
+    )
+    assert analyze(nlp, victim).attributions == []
