@@ -125,6 +125,12 @@ DOUBLE_NEGATION = re.compile(
     r"\b(?:cannot|can ?n't|could ?n't|could not|can not|not|did ?n't|did not|have not|has not)"
     r"(?: \w+ly)? (?:rule|ruled|ruling) out\b"
 )
+# Verbs of being somewhere, and what comes between them and the subject: "were inside",
+# "remain inside", "have still been inside".
+STAYING_VERBS = frozenset(
+    "is are was were been remain remains remained stay stays stayed".split()  # noqa: SIM905
+)
+STAYING_WORDS = STAYING_VERBS | frozenset(["still"])
 CONTRAST_WORDS = frozenset(["but", "however", "although", "though", "whereas", "yet"])
 IDENTITY_CLAUSES = [[subject, verb] for subject in ("this", "it", "that") for verb in ("was", "is")]
 CLAUSE_BOUNDARIES = frozenset(['"', "\u201c", "\u2018", "'", ",", ":", ";", "(", "\u2014"])
@@ -1320,11 +1326,11 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
             and _near(index, positions, 12)
         ):
             offer(index, 2)  # "Killnet took credit for the outage"
-        elif word == "inside" and index and lower[index - 1] in COPULA_WORDS:
-            # "Sandworm hackers were inside the operator's network for months"
+        elif word == "inside" and index and lower[index - 1] in STAYING_WORDS:
+            # "Sandworm hackers were inside the operator's network for months", "Salt Typhoon
+            # hackers remain inside US telecom networks", "have been inside"
             subject = any(
-                end < index and all(w in GROUP_NOUNS for w in lower[end : index - 1])
-                for _, end in positions
+                end < index and _stays(lower[end:index], GROUP_NOUNS) for _, end in positions
             )
             if subject and NETWORK_WORDS & set(lower[index + 1 : index + 8]):
                 offer(index, 1)
@@ -1429,6 +1435,17 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
 
 
 LIKENESS_SUFFIXES = frozenset(["style", "like", "esque", "inspired", "type", "styled"])
+
+
+def _stays(between: list[str], subject_nouns: frozenset[str]) -> bool:
+    """'hackers remain', 'hackers have still been': the name (and its noun) then a verb of being
+    somewhere, with only auxiliaries and "still" between."""
+    words = list(between)
+    while words and words[0] in subject_nouns:
+        words.pop(0)
+    return bool(STAYING_VERBS & set(words)) and all(
+        word in STAYING_WORDS | {"have", "has", "had", "may", "might", "could"} for word in words
+    )
 
 
 def _likeness_after(lower: list[str], end: int) -> bool:

@@ -1492,3 +1492,15 @@ def test_a_long_aside_between_the_group_and_its_verb_keeps_the_claim(nlp: Langua
         "payment terminals were hacked."
     )
     assert analyze(nlp, victim).attributions == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Salt Typhoon hackers remain inside the networks of two US carriers, the FBI said.",
+        "Volt Typhoon had still been inside the water utility's systems in March, the FBI said.",
+    ],
+)
+def test_staying_inside_a_network_is_an_intrusion(nlp: Language, text: str) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.stance, attribution.attributed_by) == ("asserted", "the FBI")
