@@ -1746,11 +1746,26 @@ def _attributor(sentence: str, aliases: list[str]) -> str | None:
                 match.group(0).split()[-1].lower(),
             )
             for match in pattern.finditer(sentence)
-            if (who := _clean_attributor(match.group("who"), aliases))
+            if not _participle(sentence, match)
+            and (who := _clean_attributor(match.group("who"), aliases))
         ]
         if found:
             return next((who for who, verb in found if verb in ATTRIBUTING_VERBS), found[0][0])
     return None
+
+
+# Claim verbs that, right before a preposition, are participles describing the noun before them:
+# "Hackers linked to Salt Typhoon breached ...", "two men charged with spying", not a speaker.
+PARTICIPLE_VERBS = frozenset(
+    """linked tied traced attributed accused charged indicted sanctioned named identified
+    blamed connected suspected""".split()  # noqa: SIM905
+)
+PARTICIPLE_FOLLOWERS = re.compile(r"\s+(?:to|with|of|by|for|as|in)\b")
+
+
+def _participle(sentence: str, match: re.Match[str]) -> bool:
+    verb = match.group(0).split()[-1].lower()
+    return verb in PARTICIPLE_VERBS and bool(PARTICIPLE_FOLLOWERS.match(sentence, match.end()))
 
 
 # "the NSA, FBI and CISA said": the names before the last two of a list of speakers.

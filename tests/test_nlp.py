@@ -1504,3 +1504,16 @@ def test_a_long_aside_between_the_group_and_its_verb_keeps_the_claim(nlp: Langua
 def test_staying_inside_a_network_is_an_intrusion(nlp: Language, text: str) -> None:
     (attribution,) = analyze(nlp, text).attributions
     assert (attribution.stance, attribution.attributed_by) == ("asserted", "the FBI")
+
+
+def test_a_participle_after_the_subject_is_no_speaker(nlp: Language) -> None:
+    # "Hackers linked to ..." describes the hackers; the claim is the newsroom's
+    text = (
+        "Hackers linked to APT41 breached six state government networks over a year, the "
+        "Washington Post reported on Friday."
+    )
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.stance, attribution.attributed_by) == ("asserted", "the Washington Post")
+    unsourced = "Operators tied to Volt Typhoon breached a Massachusetts power utility."
+    (attribution,) = analyze(nlp, unsourced).attributions
+    assert attribution.attributed_by is None
