@@ -523,11 +523,18 @@ _INVERTED_VERBS = (
     "said|says|wrote|writes|added|adds|noted|notes|explained|explains|told|warned|warns|"
     "concluded|concludes|confirmed|confirms"
 )
+# Posts that someone holds in an organisation: "said Jane Roe, head of the ACSC".
+_POSTS = (
+    r"head|director|deputy\s+director|chief|spokesperson|spokesman|spokeswoman|secretary|"
+    r"minister|commissioner|commander|president|chair|chairman|founder|leader|member|officer|"
+    r"executive|adviser|advisor|counsel|ambassador"
+)
 # '"The intrusion was the work of APT28," ... ' and the clause form: 'APT28 was behind it, adds
 # Secureworks.'
 INVERTED_CLAUSE_SPEAKER = re.compile(
     r",\s*(?:said|says|wrote|writes|added|adds|noted|notes|explained|explains|warned|warns|"
-    rf"concluded|concludes)\s+(?P<who>{_ATTRIBUTOR})(?=\s*[.;]|\s*$|,\s+(?:an?|the)\s)"
+    rf"concluded|concludes)\s+(?P<who>{_ATTRIBUTOR})"
+    rf"(?=\s*[.;]|\s*$|,\s+(?:an?\s|the\s|then\s|former\s|acting\s|(?:{_POSTS})\b))"
 )
 QUOTE_SPEAKER = re.compile(
     rf"[\"\u201d\u2019]\s*,?\s*(?P<who>{_ATTRIBUTOR})\s+(?:has\s+|have\s+)?(?:{REPORTING_VERBS})\b"
@@ -1779,10 +1786,12 @@ def _list_head(sentence: str, match: re.Match[str]) -> str:
     return head.group(0) if head else ""
 
 
-# "..., said Lisa Brown, an analyst at Mandiant.": the speaker's organisation.
+# "..., said Lisa Brown, an analyst at Mandiant.", "said Jane Roe, head of the Australian Cyber
+# Security Centre": the speaker's organisation. "of" and "for" only after a post (``_POSTS``):
+# "a friend of the Smiths" is no affiliation.
 AFFILIATION = re.compile(
-    rf",\s+(?:an?\s+|the\s+)?(?:[\w-]+\s+){{0,5}}?(?:at|from|with)\s+(?P<org>{_ORG_NAME})"
-    r"(?=\s*[,.;]|\s*$)"
+    rf",\s+(?:an?\s+|the\s+)?(?:(?:[\w-]+\s+){{0,5}}?(?:at|from|with)|(?:[\w-]+\s+){{0,3}}?"
+    rf"(?:{_POSTS})\s+(?:of|for))\s+(?P<org>{_ORG_NAME})(?=\s*[,.;]|\s*$)"
 )
 
 

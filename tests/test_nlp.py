@@ -371,6 +371,13 @@ def test_unsourced_claim_borrows_the_source_of_another_claim_about_the_group(
         ),
         ("The intrusion at the port was the work of APT28, adds Secureworks.", "Secureworks"),
         ("APT29 breached the ministry, said Lisa Brown, an analyst at Mandiant.", "Mandiant"),
+        # the speaker's post in an organisation, after a quote or a clause
+        (
+            '"Everything points to APT40," said Ann Reyes, head of the Australian Cyber Security '
+            "Centre.",
+            "the Australian Cyber Security Centre",
+        ),
+        ("Kimsuky breached the think tank, said Tom Lee, director of the KISA.", "the KISA"),
         ("A report by Symantec said APT38 breached the airline.", "Symantec"),
         # the investigator named before, "the researchers" / "the security experts" after
         (
