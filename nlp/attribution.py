@@ -504,7 +504,9 @@ ATTRIBUTOR_HEADS = (
     "authorities|department|experts|firm|company|investigators|analysts|prosecutors|intelligence|"
     "office|council|centre|center|service|services|team|spokesperson|spokesman|report|minister|"
     "sources|vendor|administration|prosecutor|court|commission|bureau|directorate|command|"
-    "organisations|organizations|expert|analyst|secretary|investigation|inquiry|assessment"
+    "organisations|organizations|expert|analyst|secretary|investigation|inquiry|assessment|"
+    # "the NSA, NCSC and partners said", "The indictment says", "a joint advisory warned"
+    "partners|allies|indictment|complaint|advisory"
 )
 # Heads that only say what kind of speaker a named organisation is: "Mandiant researchers",
 # "a Trend Micro report" name Mandiant and Trend Micro.

@@ -378,6 +378,16 @@ def test_unsourced_claim_borrows_the_source_of_another_claim_about_the_group(
             "the Australian Cyber Security Centre",
         ),
         ("Kimsuky breached the think tank, said Tom Lee, director of the KISA.", "the KISA"),
+        # agencies with their partners, and the legal act as the speaker
+        (
+            "The FBI, CISA and partners said APT40 breached a Taiwanese chipmaker.",
+            "The FBI, CISA and partners",
+        ),
+        (
+            "The indictment alleges that the defendants worked for APT41 and breached game "
+            "studios.",
+            "The indictment",
+        ),
         ("A report by Symantec said APT38 breached the airline.", "Symantec"),
         # the investigator named before, "the researchers" / "the security experts" after
         (
