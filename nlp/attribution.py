@@ -516,9 +516,11 @@ GENERIC_HEADS = frozenset(
     statement advisory analysis research findings lab labs organisations organizations""".split()  # noqa: SIM905
 )
 _NAME_WORD = r"[A-Z][\w.&'\u2019-]*"
+# A number inside a name: "Unit 42 researchers", "Team82 said" ("Unit 42" is Palo Alto's).
+_NAME_NUMBER = r"(?<=[A-Za-z]\s)\d+"
 _ATTRIBUTOR = (
-    rf"(?:(?:[Tt]he|[Aa]n?)\s+)?(?:(?:{_NAME_WORD}|of|and|for|the|at|U\.S\.|UK|[a-z][\w-]*)"
-    rf"\s+){{0,6}}?(?:{_NAME_WORD}|(?:{ATTRIBUTOR_HEADS}))"
+    rf"(?:(?:[Tt]he|[Aa]n?)\s+)?(?:(?:{_NAME_WORD}|of|and|for|the|at|U\.S\.|UK|[a-z][\w-]*|"
+    rf"{_NAME_NUMBER})\s+){{0,6}}?(?:{_NAME_WORD}|{_NAME_NUMBER}|(?:{ATTRIBUTOR_HEADS}))"
 )
 # Verbs that follow the quote or clause they report: '..., adds Secureworks.'
 _INVERTED_VERBS = (
@@ -1666,7 +1668,10 @@ def _named_part(who: str) -> str:
         name = body[: named[-1] + 1]
         if len(name) == 1 and _describes(name[0]):
             return who  # "Security researchers", "Israeli experts" name nobody in particular
-        if all(word[:1].isupper() or word.lower() in {"of", "and", "&"} for word in name):
+        if all(
+            word[:1].isupper() or word.isdigit() or word.lower() in {"of", "and", "&"}
+            for word in name
+        ):
             return _strip_possessive(" ".join(name))
     # "Acme's threat intelligence expert", "Microsoft's security team": the owner speaks.
     owner = [i for i, word in enumerate(body) if re.search(r"['\u2019]s$", word)]

@@ -378,6 +378,8 @@ def test_unsourced_claim_borrows_the_source_of_another_claim_about_the_group(
             "the Australian Cyber Security Centre",
         ),
         ("Kimsuky breached the think tank, said Tom Lee, director of the KISA.", "the KISA"),
+        # a number in the speaker's name
+        ("Unit 42 researchers said Scattered Spider breached two airlines.", "Unit 42"),
         # agencies with their partners, and the legal act as the speaker
         (
             "The FBI, CISA and partners said APT40 breached a Taiwanese chipmaker.",
