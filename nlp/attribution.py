@@ -492,7 +492,8 @@ REPORTING_VERBS = (
     "discovered|uncovered|detected|exposed|exposes|explained|explains|is\\s+confident|"
     "was\\s+confident|are\\s+confident|were\\s+confident|denied|denies|dismissed|rejected|"
     "ruled\\s+out|rules\\s+out|detailed|details|documented|documents|investigated|"
-    "analy[sz]ed|described|describes|unveiled|unmasked|unsealed|imposed|issued|pinned|pins"
+    "analy[sz]ed|described|describes|unveiled|unmasked|unsealed|imposed|issued|pinned|pins|"
+    "designated|designates"
 )
 # The same claims as present participles: "cited an agency attributing the attack to APT28".
 REPORTING_PARTICIPLES = (

@@ -378,6 +378,12 @@ def test_unsourced_claim_borrows_the_source_of_another_claim_about_the_group(
             "the Australian Cyber Security Centre",
         ),
         ("Kimsuky breached the think tank, said Tom Lee, director of the KISA.", "the KISA"),
+        # a sanctions designation
+        (
+            "OFAC designated a Sichuan company that it said ran servers for Flax Typhoon's "
+            "intrusions.",
+            "OFAC",
+        ),
         # a number in the speaker's name
         ("Unit 42 researchers said Scattered Spider breached two airlines.", "Unit 42"),
         # agencies with their partners, and the legal act as the speaker
