@@ -1841,7 +1841,9 @@ def _named_organisation(sentence: str, aliases: list[str]) -> str | None:
 # An agency is a sponsor only when the text ties someone to it ("backed by the GRU", "an MSS
 # unit", "GRU officers"), not when it is a victim or a source ("tools stolen from the NSA").
 SPONSOR_CUE_BEFORE = re.compile(
-    r"(?:sponsor\w*|backed|linked|tied|ties|affiliated|associated|connected|work(?:s|ing|ed)?\s+"
+    r"(?:sponsor\w*|backed|link(?:ed|s|ing)|tied|ties|tying|affiliated|subordinat\w*|"
+    # "accused Russia's FSB of running the campaign": the agency blamed runs the group
+    r"accus\w*|blam\w*|associated|connected|work(?:s|ing|ed)?\s+"
     r"(?:for|with)|on\s+behalf\s+of|steered|directed|controlled|run|operated|part|unit|units|arm|"
     r"officers?|members?|agents?|operatives|employees|contractors|belong\w*|serv\w+|tasked|"
     r"aligned|under)\W+(?:\w+\W+){0,4}$",

@@ -1542,3 +1542,27 @@ def test_a_participle_after_the_subject_is_no_speaker(nlp: Language) -> None:
     unsourced = "Operators tied to Volt Typhoon breached a Massachusetts power utility."
     (attribution,) = analyze(nlp, unsourced).attributions
     assert attribution.attributed_by is None
+
+
+@pytest.mark.parametrize(
+    ("text", "sponsor"),
+    [
+        # the agency a government blames, links or subordinates the group to is its sponsor
+        (
+            "Britain accused Russia's FSB of a hacking campaign against lawmakers and named "
+            "Callisto as the unit that carried it out.",
+            "Russia's FSB",
+        ),
+        (
+            "CERT-UA said Gamaredon, which it links to the FSB, breached military email accounts.",
+            "Russia's FSB",
+        ),
+        (
+            "Investigators said APT28, subordinate to the GRU, breached the party's servers.",
+            "Russia's GRU",
+        ),
+    ],
+)
+def test_the_agency_blamed_or_linked_is_the_sponsor(nlp: Language, text: str, sponsor: str) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.stance == "asserted" and attribution.sponsor == sponsor
