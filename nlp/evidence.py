@@ -24,7 +24,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 from spacy.util import ensure_path
 
-from nlp.kb import Group, KnowledgeBase, groups_from_document
+from nlp.kb import COUNTRY_NAMES, Group, KnowledgeBase, groups_from_document
 from nlp.names import normalise_name, split_from_joined_name
 from nlp.prefilter import MentionPrefilter
 
@@ -254,6 +254,12 @@ DETERMINERS = frozenset(
     one""".split()  # noqa: SIM905
 )
 BLAME_VERBS = frozenset(["attributed", "linked", "tied", "attribute", "attributes", "attributing"])
+# How many words the object of a blaming verb may take before "to NAME".
+BLAMED_OBJECT_REACH = 12
+# States (and their capitals) that own the groups the news blames: "Russia's Sandworm".
+STATE_OWNERS = frozenset(
+    [*COUNTRY_NAMES.values(), "Kremlin", "Beijing", "Moscow", "Tehran", "Pyongyang", "DPRK"]
+)
 # What stands between a name and "behind": "was", "could be", "may have been", "is likely".
 BEHIND_AUXILIARIES = frozenset(
     """is are was were be been being could may might must would will has have had also likely
@@ -679,7 +685,7 @@ def _agent_of_activity(span: Span) -> bool:
     """'targeted by Leviathan', 'attributed (the attack) to Cobalt', 'blamed Silence': only an
     actor does or is blamed."""
     doc = span.doc
-    index = span.start - 1
+    index = _before_state_owner(span)
     if index > span.sent.start and doc[index].lower_ in {"the", "either"}:
         index -= 1
     if index < span.sent.start:
@@ -699,13 +705,30 @@ def _agent_of_activity(span: Span) -> bool:
         return False
     if verb in BLAME_VERBS:
         return True  # "attributed to Cobalt"
-    # "attributed the bank heists to Cobalt", not "tied its losses to Lazarus, the product"
-    for token in reversed(doc[max(span.sent.start, index - 7) : index - 1]):
+    # "attributed the bank heists to Cobalt", "attribute the wiper attack on the grain sector to
+    # Sandworm", not "tied its losses to Lazarus, the product"
+    for token in reversed(doc[max(span.sent.start, index - BLAMED_OBJECT_REACH) : index - 1]):
         if token.lower_ in BLAME_VERBS:
             return _about_intrusions(span, exclude=token.i)
         if token.lower_ in {",", ";", ":", "(", ")", "and", "or", "but", "who", "which", "that"}:
             return False
     return False
+
+
+def _before_state_owner(span: Span) -> int:
+    """The token before the name, or before its state owner: "blamed Russia's Sandworm for the
+    outage", "attributed the attack to North Korea's Lazarus" read as "blamed Sandworm"."""
+    doc = span.doc
+    index = span.start - 1
+    if index <= span.sent.start or doc[index].lower_ not in {"'s", "\u2019s"}:
+        return index
+    owner = index - 1
+    while owner > span.sent.start and doc[owner - 1].is_title and doc[owner].is_title:
+        if f"{doc[owner - 1].text} {doc[owner].text}" not in STATE_OWNERS:
+            break
+        owner -= 1
+    words = " ".join(t.text for t in doc[owner:index])
+    return owner - 1 if words in STATE_OWNERS else index
 
 
 def _behind_intrusion(span: Span) -> bool:

@@ -1566,3 +1566,28 @@ def test_a_participle_after_the_subject_is_no_speaker(nlp: Language) -> None:
 def test_the_agency_blamed_or_linked_is_the_sponsor(nlp: Language, text: str, sponsor: str) -> None:
     (attribution,) = analyze(nlp, text).attributions
     assert attribution.stance == "asserted" and attribution.sponsor == sponsor
+
+
+@pytest.mark.parametrize(
+    ("text", "group_id"),
+    [
+        # a name that needs evidence, blamed for an intrusion through a long object
+        (
+            "Dragos researchers attribute the intrusion at the Lviv heating utility to Sandworm.",
+            "G0034",
+        ),
+        # ... or owned by a state
+        ("Kyiv blamed Russia's Sandworm for the attack on the power grid.", "G0034"),
+        (
+            "The FBI attributed the theft from the Axie Infinity bridge to North Korea's Lazarus.",
+            "G0032",
+        ),
+    ],
+)
+def test_a_blamed_name_that_needs_evidence_is_the_group(
+    nlp: Language, text: str, group_id: str
+) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.group_id, attribution.stance) == (group_id, "asserted")
+    # blamed for something that is no intrusion, it stays a word
+    assert analyze(nlp, "Critics blamed Beijing's Lead for the collapse in prices.").mentions == []
