@@ -1074,11 +1074,13 @@ def _group_of_things(span: Span) -> bool:
     )
 
 
-# Heads of place and institution names: "White Bear Lake", "Fancy Bear Street".
+# Heads of place and institution names: "White Bear Lake", "Fancy Bear Street", and of the
+# hospitality businesses named like animals: "the Cozy Bear Lodge", "Charming Kitten Cafe".
 PLACE_HEADS = frozenset(
     """lake lakes river mountain mountains street road avenue county city island islands park bay
     hills hill valley beach creek school university college hospital church airport hotel station
-    township village district""".split()  # noqa: SIM905
+    township village district lodge inn motel resort cafe café restaurant bakery brewery pub
+    ranch zoo museum gardens""".split()  # noqa: SIM905
 )
 
 

@@ -657,6 +657,8 @@ def test_a_rejected_or_speculative_claim_does_not_assert(
     [
         "Lead investigators said the attackers breached the ministry through a phishing email.",
         "White Bear Lake police said hackers breached the city's network.",
+        "Staff at the Fancy Bear Lodge said hackers breached its booking system.",
+        "The Charming Kitten Cafe in Leeds said its card terminals were hacked.",
         "Tick, a Japanese startup, said hackers breached its app.",
         "The Cobalt Group of companies said hackers breached its payroll system last week.",
         "The hackers used a Lazarus-style attack.",
