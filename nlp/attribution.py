@@ -301,6 +301,11 @@ ACTIVITY_VERBS = frozenset(
         "resumed",
         "resumes",
         "resuming",
+        # reconnaissance of a victim's networks: "Volt Typhoon likely scanned energy networks"
+        "scanned",
+        "scanning",
+        "probed",
+        "probing",
     ]
 )
 ACTIVITY_NOUNS = frozenset(

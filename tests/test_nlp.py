@@ -1593,3 +1593,10 @@ def test_a_blamed_name_that_needs_evidence_is_the_group(
     assert (attribution.group_id, attribution.stance) == (group_id, "asserted")
     # blamed for something that is no intrusion, it stays a word
     assert analyze(nlp, "Critics blamed Beijing's Lead for the collapse in prices.").mentions == []
+
+
+def test_reconnaissance_of_networks_is_a_deed(nlp: Language) -> None:
+    text = "The Cyber Centre said APT31 probed the networks of several Canadian ministries."
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.group_id, attribution.stance) == ("G0128", "asserted")
+    assert attribution.attributed_by == "The Cyber Centre"
