@@ -1647,8 +1647,13 @@ def _named_part(who: str) -> str:
         rf"\b(?:at|from|with|for|by)\s+(?:the\s+)?(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD})*)$", who
     )
     if at and who.split()[0].lower() in GENERIC_HEADS | {"the", "a", "an"}:
-        head_words = who[: at.start()].lower().split()
-        if head_words and all(w in GENERIC_HEADS or not w[:1].isupper() for w in head_words):
+        # only a generic head before "at": not a name with "for" in it ("the Canadian Centre
+        # for Cyber Security" stays whole)
+        head_words = who[: at.start()].split()
+        if head_words and all(
+            w.lower() in GENERIC_HEADS | {"the", "a", "an"} or not w[:1].isupper()
+            for w in head_words
+        ):
             return at.group("name")
     words = who.split()
     determiner = words[0].lower() in {"the", "a", "an"}

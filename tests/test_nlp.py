@@ -384,6 +384,11 @@ def test_unsourced_claim_borrows_the_source_of_another_claim_about_the_group(
             "intrusions.",
             "OFAC",
         ),
+        # "for" inside an agency's name is not "researchers for X"
+        (
+            "The Canadian Centre for Cyber Security said APT31 breached a federal ministry.",
+            "The Canadian Centre for Cyber Security",
+        ),
         # a number in the speaker's name
         ("Unit 42 researchers said Scattered Spider breached two airlines.", "Unit 42"),
         # agencies with their partners, and the legal act as the speaker
