@@ -98,6 +98,10 @@ PIN_WORDS = frozenset(["pinned", "pin", "pins", "pinning"])
 # How far a long object may push the group from its link word ("linked the campaign against
 # Taiwanese chip makers to RedJuliett"), when the group follows the preposition directly.
 LINK_OBJECT_REACH = 14
+TRANSITIVE_LINKS = frozenset(
+    """linked tied connected traced link links ties linking tying connecting tracing pinned pin
+    pins pinning""".split()  # noqa: SIM905
+)
 # "took credit for", "claimed full credit": a claim of responsibility.
 CREDIT_TAKING = frozenset(
     ["took", "take", "takes", "taking", "claimed", "claims", "claim", "claiming", "full", "sole"]
@@ -303,9 +307,7 @@ ACTIVITY_VERBS = frozenset(
         "resuming",
         # reconnaissance of a victim's networks: "Volt Typhoon likely scanned energy networks"
         "scanned",
-        "scanning",
         "probed",
-        "probing",
     ]
 )
 ACTIVITY_NOUNS = frozenset(
@@ -523,7 +525,7 @@ GENERIC_HEADS = frozenset(
 )
 _NAME_WORD = r"[A-Z][\w.&'\u2019-]*"
 # A number inside a name: "Unit 42 researchers", "Team82 said" ("Unit 42" is Palo Alto's).
-_NAME_NUMBER = r"(?<=[A-Za-z]\s)\d+"
+_NAME_NUMBER = r"(?<=[A-Za-z]\s)\d{1,3}\b"  # not a year: "M-Trends 2017 report"
 _ATTRIBUTOR = (
     rf"(?:(?:[Tt]he|[Aa]n?)\s+)?(?:(?:{_NAME_WORD}|of|and|for|the|at|U\.S\.|UK|[a-z][\w-]*|"
     rf"{_NAME_NUMBER})\s+){{0,6}}?(?:{_NAME_WORD}|{_NAME_NUMBER}|(?:{ATTRIBUTOR_HEADS}))"
@@ -1378,12 +1380,19 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
             # ties the group to a sponsor.
             following = lower[index + 1 : index + 3]
             prepositions = LINK_PREPOSITIONS | ({"on"} if word in PIN_WORDS else set())
+            # a long object only after a verb that takes one: not "these points ... to APT12"
+            transitive = (
+                word in TRANSITIVE_LINKS
+                and lower[index - 1 : index] != []
+                and (lower[index - 1] not in NOUN_MARKERS)
+            )
             objects = [
                 (start, end)
                 for start, end in positions
                 if index < start <= index + 6
                 or (
-                    index < start <= index + LINK_OBJECT_REACH
+                    transitive
+                    and index < start <= index + LINK_OBJECT_REACH
                     and _object_then(lower, index, start, prepositions)
                 )
             ]
@@ -1414,7 +1423,12 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
         elif word in ACTIVITY_VERBS:
             # "in a press release", "the leak": after a determiner the word is a noun, and a
             # noun of activity counts only right after the group (below)
-            noun = index > 0 and lower[index - 1] in NOUN_MARKERS
+            # ... and after a hyphen the end of a compound ("a transaction-hijacking framework",
+            # "a cyber-attack group"), but "spear-phished" is the verb
+            compound = lower[index - 1 : index] == ["-"] and lower[index - 2 : index - 1] != [
+                "spear"
+            ]
+            noun = index > 0 and (lower[index - 1] in NOUN_MARKERS or compound)
             # "APT41, a Chinese group that targets healthcare": a profile, not an event
             habitual = _habitual_description(lower, index)
             # "Charming Kitten, which works for Iran's IRGC, targeted ...": an aside after the
@@ -1621,6 +1635,8 @@ def _clean_attributor(raw: str, aliases: list[str]) -> str | None:
     who = re.sub(
         r"^(?:and|but|as|while|after|when|that|which|cited|citing|quoted|quoting)\s+", "", who
     )
+    # "a group that Mandiant researchers have attributed": the speaker is the relative clause's
+    who = re.sub(r"^.*\s(?:that|which)\s+(?=\S)", "", who)
     if not who or who.split()[0].lower() in PRONOUNS | PREPOSITIONS | RELATIVE_PRONOUNS:
         # "it", "In a report published today" (an adverbial, not a speaker), "whom Microsoft
         # tracks as" (a naming, not a claim)
@@ -1628,6 +1644,8 @@ def _clean_attributor(raw: str, aliases: list[str]) -> str | None:
     words = who.split()
     if all(word.lower() in {"the", "a", "an"} for word in words):
         return None  # "The suspected ... group": an adjective read as a verb
+    if any(word.isdigit() and not words[i - 1][:1].isupper() for i, word in enumerate(words) if i):
+        return None  # a number belongs to a name ("Unit 42"), not a date ("during 2012")
     if any(word.lower() in ACTIVITY_VERBS for word in words):
         return None  # "said the hackers breached the ministry": the claim, not its speaker
     if any(alias.lower() in who.lower() for alias in aliases):
@@ -1789,8 +1807,13 @@ PARTICIPLE_FOLLOWERS = re.compile(r"\s+(?:to|with|of|by|for|as|in)\b")
 
 
 def _participle(sentence: str, match: re.Match[str]) -> bool:
-    verb = match.group(0).split()[-1].lower()
-    return verb in PARTICIPLE_VERBS and bool(PARTICIPLE_FOLLOWERS.match(sentence, match.end()))
+    """'Hackers linked to ...'; not 'researchers have attributed to ...', a perfect tense."""
+    words = match.group(0).split()
+    return (
+        words[-1].lower() in PARTICIPLE_VERBS
+        and words[-2:-1] not in (["has"], ["have"], ["had"])
+        and bool(PARTICIPLE_FOLLOWERS.match(sentence, match.end()))
+    )
 
 
 # "the NSA, FBI and CISA said": the names before the last two of a list of speakers.
@@ -1851,12 +1874,14 @@ def _named_organisation(sentence: str, aliases: list[str]) -> str | None:
 # An agency is a sponsor only when the text ties someone to it ("backed by the GRU", "an MSS
 # unit", "GRU officers"), not when it is a victim or a source ("tools stolen from the NSA").
 SPONSOR_CUE_BEFORE = re.compile(
-    r"(?:sponsor\w*|backed|link(?:ed|s|ing)|tied|ties|tying|affiliated|subordinat\w*|"
+    r"(?:sponsor\w*|backed|linked|tied|ties|tying|affiliated|subordinat\w*|"
     # "accused Russia's FSB of running the campaign": the agency blamed runs the group
     r"accus\w*|blam\w*|associated|connected|work(?:s|ing|ed)?\s+"
     r"(?:for|with)|on\s+behalf\s+of|steered|directed|controlled|run|operated|part|unit|units|arm|"
     r"officers?|members?|agents?|operatives|employees|contractors|belong\w*|serv\w+|tasked|"
-    r"aligned|under)\W+(?:\w+\W+){0,4}$",
+    r"aligned|under)\W+(?:\w+\W+){0,4}$"
+    # "which it links to the FSB" (not "posted links to a selection of NSA exploits")
+    r"|\b(?:it|they|which|that)\s+(?:also\s+)?link(?:s|ed)?\s+(?:\w+\s+)?to\s+(?:the\s+)?$",
     re.IGNORECASE,
 )
 SPONSOR_CUE_AFTER = re.compile(

@@ -1605,3 +1605,31 @@ def test_reconnaissance_of_networks_is_a_deed(nlp: Language) -> None:
     (attribution,) = analyze(nlp, text).attributions
     assert (attribution.group_id, attribution.stance) == ("G0128", "asserted")
     assert attribution.attributed_by == "The Cyber Centre"
+
+
+def test_look_alikes_of_the_newer_claim_wordings(nlp: Language) -> None:
+    # "these points" is a noun: the long-object link is only for a verb that takes an object
+    text = (
+        "Although these points do not definitively tie the loader to APT12, the campaign was "
+        "attributed to APT12 by Mandiant."
+    )
+    assert by_group(analyze(nlp, text)) == {"G0005": "asserted"}
+    # a date after the speaker is not part of its name
+    (attribution,) = analyze(nlp, "ESET during 2019 linked the implant to Turla.").attributions
+    assert attribution.attributed_by is None or "2019" not in attribution.attributed_by
+    # "links" as a noun ties nobody to the NSA
+    (attribution,) = analyze(
+        nlp, "The Shadow Brokers posted links to a trove of NSA exploits."
+    ).attributions
+    assert attribution.sponsor != "the United States' NSA"
+    # the end of a hyphenated compound is no deed
+    assert (
+        analyze(nlp, "APT38 relies on a SWIFT transaction-hijacking framework.").attributions == []
+    )
+    # the speaker of a relative clause
+    text = (
+        "Mustang Panda, a group that Mandiant researchers have attributed to China, breached a "
+        "Philippine ministry."
+    )
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.attributed_by == "Mandiant"
