@@ -351,6 +351,14 @@ PROFILE_PHRASES = (
     "first identified",
     "first spotted",
     "has a history",
+    # what the group did before, told as its record: "has used similar kits in the past",
+    # "has previously targeted exchanges", "historically", "has long targeted"
+    "in the past",
+    "historically",
+    "has previously",
+    "have previously",
+    "has long",
+    "have long",
 )
 NEGATION_WORDS = frozenset(
     [
@@ -1027,12 +1035,16 @@ class AttributionDetector:
             strength < 2
             and any(phrase in sentence_lower for phrase in PROFILE_PHRASES)
             and not _names_the_actor(lower, positions, trigger_index)
-            and not (
-                _profile_only_in_asides(lower, trigger_index)
-                and _speaker(sent, [span.text for span in spans])
-            )
         ):
-            return base
+            # "Microsoft said Midnight Blizzard, which has previously targeted governments,
+            # breached its email systems": the deed of the claim is outside the aside
+            outside = _find_trigger(_without_profile_asides(lower), positions)
+            if outside is None or not (
+                _profile_only_in_asides(lower, outside[0])
+                and _speaker(sent, [span.text for span in spans])
+            ):
+                return base
+            trigger_index, strength = outside
         mention_index = min(positions, key=lambda p: abs(p[0] - trigger_index))[0]
         if {"whether", "if"} & set(lower[max(0, mention_index - 2) : mention_index]):
             return base  # "unclear whether APT28 was behind the attack" asks, it does not claim
@@ -1225,6 +1237,25 @@ def _profile_only_in_asides(lower: list[str], trigger_index: int) -> bool:
             if left is None or right is None or left < trigger_index < right:
                 return False
     return found
+
+
+def _without_profile_asides(lower: list[str]) -> list[str]:
+    """The sentence with the words of every aside that holds a profile phrase blanked out, so
+    that a deed told there ("which has previously targeted governments") is not the claim's."""
+    blanked = list(lower)
+    for phrase in PROFILE_PHRASES:
+        words = phrase.split()
+        for start in range(len(lower) - len(words) + 1):
+            if lower[start : start + len(words)] != words:
+                continue
+            left = next((i for i in range(start - 1, -1, -1) if lower[i] in _ASIDE_BOUNDS), None)
+            right = next(
+                (i for i in range(start + len(words), len(lower)) if lower[i] in _ASIDE_BOUNDS),
+                None,
+            )
+            if left is not None and right is not None:
+                blanked[left + 1 : right] = [""] * (right - left - 1)
+    return blanked
 
 
 def _speaker(sent: Span, aliases: list[str]) -> str | None:

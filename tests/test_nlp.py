@@ -1633,3 +1633,27 @@ def test_look_alikes_of_the_newer_claim_wordings(nlp: Language) -> None:
     )
     (attribution,) = analyze(nlp, text).attributions
     assert attribution.attributed_by == "Mandiant"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the group's record, told in an article about something else
+        "Researchers found a new credential-phishing kit for sale. APT29, which breached the "
+        "SolarWinds build system in 2020, has used similar kits in the past.",
+        "Kimsuky has previously targeted nuclear researchers with fake interview requests.",
+        "Historically, Turla has hijacked satellite links to hide its servers.",
+    ],
+)
+def test_a_groups_record_is_background(nlp: Language, text: str) -> None:
+    assert analyze(nlp, text).attributions == []
+
+
+def test_a_record_in_an_aside_leaves_the_claim_after_it(nlp: Language) -> None:
+    text = (
+        "Google said APT41, which has previously targeted gaming firms, breached a Taiwanese "
+        "media company."
+    )
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.group_id, attribution.stance) == ("G0096", "asserted")
+    assert attribution.attributed_by == "Google"
