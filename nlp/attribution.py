@@ -360,6 +360,11 @@ PROFILE_PHRASES = (
     "has long",
     "have long",
 )
+# "in the past week", "over the past 24 hours": recent activity, not the group's record.
+RECENT_SPAN_WORDS = frozenset(
+    """hour hours day days week weeks month months year weekend 24 48 72 few several couple
+    two three four five six""".split()  # noqa: SIM905
+)
 NEGATION_WORDS = frozenset(
     [
         "not",
@@ -1028,22 +1033,26 @@ class AttributionDetector:
         if trigger is None:
             return base
         trigger_index, strength = trigger
-        sentence_lower = " ".join(lower)
+        record = _without_recent_past(lower)
         # "Microsoft said Midnight Blizzard, the actor also known as APT29, breached ...": an
         # alias list set off by commas inside a sourced claim does not make it a profile.
         if (
             strength < 2
-            and any(phrase in sentence_lower for phrase in PROFILE_PHRASES)
-            and not _names_the_actor(lower, positions, trigger_index)
+            and any(phrase in " ".join(record) for phrase in PROFILE_PHRASES)
+            and not _names_the_actor(record, positions, trigger_index)
         ):
             # "Microsoft said Midnight Blizzard, which has previously targeted governments,
             # breached its email systems": the deed of the claim is outside the aside
-            outside = _find_trigger(_without_profile_asides(lower), positions)
+            outside = _find_trigger(_without_profile_asides(record), positions)
             if outside is None or not (
-                _profile_only_in_asides(lower, outside[0])
+                _profile_only_in_asides(record, outside[0])
                 and _speaker(sent, [span.text for span in spans])
             ):
-                return base
+                # "APT28 has targeted NATO in the past, but this week it breached ...": the
+                # record, then the news after a contrast
+                outside = _find_trigger(*_after_record_contrast(record, positions))
+                if outside is None:
+                    return base
             trigger_index, strength = outside
         mention_index = min(positions, key=lambda p: abs(p[0] - trigger_index))[0]
         if {"whether", "if"} & set(lower[max(0, mention_index - 2) : mention_index]):
@@ -1217,6 +1226,49 @@ def _names_the_actor(
 
 
 _ASIDE_BOUNDS = frozenset({",", "(", ")", "\u2014", "\u2013", ";"})
+
+
+def _after_record_contrast(
+    lower: list[str], positions: list[tuple[int, int]]
+) -> tuple[list[str], list[tuple[int, int]]]:
+    """The words after the first contrast ("but", "however") that follows every profile phrase,
+    the group's names kept, and where the group is named there: also as "it" or "they" right
+    after the contrast ("but this week it breached"). All blank when there is no such contrast."""
+    last_phrase_end = -1
+    for phrase in PROFILE_PHRASES:
+        words = phrase.split()
+        for start in range(len(lower) - len(words) + 1):
+            if lower[start : start + len(words)] == words:
+                last_phrase_end = max(last_phrase_end, start + len(words))
+    contrast = next(
+        (i for i in range(max(last_phrase_end, 0), len(lower)) if lower[i] in CONTRAST_WORDS),
+        len(lower),
+    )
+    named = {i for start, end in positions for i in range(start, end)}
+    after = [word if index > contrast or index in named else "" for index, word in enumerate(lower)]
+    pronoun = next(
+        (
+            i
+            for i in range(contrast + 1, min(contrast + 6, len(lower)))
+            if lower[i] in {"it", "they"}
+        ),
+        None,
+    )
+    return after, [*positions, (pronoun, pronoun + 1)] if pronoun is not None else positions
+
+
+def _without_recent_past(lower: list[str]) -> list[str]:
+    """The sentence with "in the past week", "over the past 24 hours" blanked out: recent
+    activity, where a bare "in the past" tells the group's record."""
+    words = list(lower)
+    for index in range(len(words) - 1):
+        if (
+            words[index : index + 2] == ["the", "past"]
+            and lower[index + 2 : index + 3]
+            and (lower[index + 2] in RECENT_SPAN_WORDS)
+        ):
+            words[index : index + 2] = ["", ""]
+    return words
 
 
 def _profile_only_in_asides(lower: list[str], trigger_index: int) -> bool:

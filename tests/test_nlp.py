@@ -1657,3 +1657,34 @@ def test_a_record_in_an_aside_leaves_the_claim_after_it(nlp: Language) -> None:
     (attribution,) = analyze(nlp, text).attributions
     assert (attribution.group_id, attribution.stance) == ("G0096", "asserted")
     assert attribution.attributed_by == "Google"
+
+
+@pytest.mark.parametrize(
+    ("text", "group_id"),
+    [
+        # "the past" with a span of time is the news, not the group's record
+        (
+            "In the past week, Volt Typhoon hackers breached three water utilities in Texas, "
+            "the FBI said.",
+            "G1017",
+        ),
+        ("Midnight Blizzard breached a cloud provider over the past 48 hours, CISA said.", "G0016"),
+        # the record first, then the news after "but"
+        (
+            "APT28 has spied on NATO governments in the past, but this month it breached a Polish "
+            "ministry, officials said.",
+            "G0007",
+        ),
+    ],
+)
+def test_news_told_beside_the_past_still_claims(nlp: Language, text: str, group_id: str) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.group_id, attribution.stance) == (group_id, "asserted")
+
+
+def test_a_record_then_a_contrast_without_news_is_background(nlp: Language) -> None:
+    text = (
+        "Lazarus has historically targeted cryptocurrency exchanges, but it is unclear who is "
+        "behind this heist."
+    )
+    assert analyze(nlp, text).attributions == []
