@@ -235,19 +235,19 @@ def _operator_text(text: str) -> str:
     return break_mentions_and_tags("\n".join(lines))[:MAX_OPERATOR_BODY_CHARS]
 
 
-def send_operator_message(apprise_config: Path | None, title: str, body: str) -> bool:
-    """Send an operations message to the operator channels; True only if every one accepted it."""
+def send_operator_message(apprise_config: Path | None, title: str, body: str) -> tuple[int, int]:
+    """Send an operations message to the operator channels; returns how many accepted it, of
+    how many there are (none without an Apprise file or an operator channel)."""
     if apprise_config is None:
-        return False
+        return 0, 0
     channels = operator_channels(load_channels(apprise_config))
-    if not channels:
-        return False
     safe_title = break_mentions_and_tags(one_line(title, 200))
     safe_body = _operator_text(body)
-    delivered = True
+    accepted = 0
     for channel in channels:
         result = channel.send(safe_title, safe_body, "text")
-        if not result.ok:
-            delivered = False
+        if result.ok:
+            accepted += 1
+        else:
             logger.warning("operator message to %s failed: %s", channel.label, result.error)
-    return delivered
+    return accepted, len(channels)

@@ -42,6 +42,7 @@ def record_crawl_health(config: Config, report: CrawlReport, out: TextIO) -> lis
         mark_operator_alerted,
         record_source_run,
         sources_needing_operator_alert,
+        unmark_operator_alerted,
     )
 
     threshold = failure_alert_threshold()
@@ -66,15 +67,30 @@ def record_crawl_health(config: Config, report: CrawlReport, out: TextIO) -> lis
         # Claimed (and committed) before sending: a second scheduler never repeats the message.
         claimed = [h for h in failing if mark_operator_alerted(session, h.name, threshold)]
         session.commit()
-    for health in claimed:
-        title = (
-            f"aptwatch: source '{health.name}' failed {health.consecutive_failures} times in a row"
-        )
-        body = operator_body(health)
-        delivered = send_operator_message(config.apprise_config, title, body)
-        if not delivered:  # no operator channel, or it failed: the terminal still hears about it
-            print(f"{title}\n{body}", file=out)
-    return [health.name for health in claimed]
+    told: list[str] = []
+    try:
+        for health in claimed:
+            title = (
+                f"aptwatch: source '{health.name}' failed {health.consecutive_failures} times"
+                " in a row"
+            )
+            body = operator_body(health)
+            accepted, channels = send_operator_message(config.apprise_config, title, body)
+            if accepted < channels or not channels:
+                # no operator channel, or one failed: the terminal still hears about it
+                print(f"{title}\n{body}", file=out)
+            if accepted or not channels:
+                told.append(health.name)
+    finally:
+        # No operator channel took it (down, or the Apprise file broken by an edit): claimed
+        # again by the next recording rather than lost.
+        untold = [health.name for health in claimed if health.name not in told]
+        if untold:
+            with open_sessions(config.database_url) as sessions, sessions() as session:
+                for name in untold:
+                    unmark_operator_alerted(session, name)
+                session.commit()
+    return told
 
 
 def operator_body(health: SourceHealth) -> str:

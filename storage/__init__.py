@@ -32,6 +32,7 @@ _EXPORTS = {
         "source_health",
         "source_runs",
         "sources_needing_operator_alert",
+        "unmark_operator_alerted",
     ),
     "storage.records": (
         "ALERTING_STANCES",
@@ -94,6 +95,7 @@ if TYPE_CHECKING:  # the same names, for type checkers
         source_health,
         source_runs,
         sources_needing_operator_alert,
+        unmark_operator_alerted,
     )
     from storage.records import (
         ALERTING_STANCES,

@@ -248,6 +248,18 @@ def mark_operator_alerted(session: Session, name: str, failures: int) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
+def unmark_operator_alerted(session: Session, name: str) -> None:
+    """Undo :func:`mark_operator_alerted` when no operator channel took the message, so that the
+    next caller of :func:`sources_needing_operator_alert` sends it again."""
+    _require_name(name, "source name")
+    session.execute(
+        update(SourceHealthRow)
+        .where(SourceHealthRow.name == name)
+        .values(operator_alerted_at=None, operator_alerted_failures=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 # --- crawl leases -------------------------------------------------------------------------------
 
 

@@ -477,7 +477,9 @@ def test_operator_messages_go_only_to_operator_and_untagged_channels(
     channels = load_channels(config)
     assert len(attribution_channels(channels)) == 2 and len(operator_channels(channels)) == 2
 
-    assert send_operator_message(config, "Source failing", "feed https://x.example gave 500\n@here")
+    assert send_operator_message(
+        config, "Source failing", "feed https://x.example gave 500\n@here"
+    ) == (2, 2)
 
     assert webhook.received("soc") == []
     [ops] = webhook.received("ops")
@@ -490,7 +492,7 @@ def test_operator_message_failure_is_reported(tmp_path: Path, webhook: WebhookRe
     config = write_config(tmp_path, (webhook.apprise_url("ops"), "operator"))
     webhook.status = 500
 
-    assert send_operator_message(config, "Source failing", "details") is False
+    assert send_operator_message(config, "Source failing", "details") == (0, 1)
 
 
 def test_smtp_rejection_is_recorded_without_the_password(

@@ -71,6 +71,25 @@ def test_operator_hears_once_per_failure_streak(
         assert len(ops.payloads) == 2
 
 
+def test_an_operator_message_no_operator_channel_took_is_sent_again_later(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APTWATCH_FAILURE_ALERT_AFTER", "2")
+    with webhook_receiver() as ops:
+        assert config.apprise_config is not None
+        config.apprise_config.write_text(
+            f"urls:\n  - {ops.url}:\n      - tag: operator\n", encoding="utf-8"
+        )
+        ops.status = 500  # the operator channel is down when the streak reaches the threshold
+        told = [record_crawl_health(config, report(run), io.StringIO()) for run in range(3)]
+        ops.status = 200
+        told += [record_crawl_health(config, report(run), io.StringIO()) for run in range(3, 6)]
+
+    assert told == [[], [], [], ["Broken"], [], []]  # tried at every run until it got through
+    assert len(ops.payloads) == 1  # and then once only
+    assert "failed 4 times in a row" in ops.payloads[0]["title"]
+
+
 def test_sources_status_shows_each_source(config: Config, tmp_path: Path) -> None:
     sources = tmp_path / "sources.yaml"
     sources.write_text(
