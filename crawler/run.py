@@ -153,6 +153,10 @@ def run_crawl(
             _kill_crawl(process)
     if outcome is None:
         if cancel is not None and cancel.is_set():
+            if process.exitcode == -signal.SIGTERM:
+                # stopped while still starting, before it handles the stop itself: nothing
+                # was crawled, and that is no failure of its sources
+                return CrawlReport(tuple(SourceReport(name, interrupted=True) for name in enabled))
             raise CrawlError(f"the crawl did not stop within {GRACE_SECONDS:.0f}s and was killed")
         if timeout is not None and time.monotonic() - started >= timeout:
             # whatever its exit code: stopped before it even began its crawl, it exits with 0

@@ -334,6 +334,21 @@ def test_sigterm_during_a_real_crawl_stops_cleanly(tmp_path: Path, whole_service
     assert status[2].split()[:3] == ["Slow", "never", "run"], status
 
 
+def test_a_stop_while_the_crawl_process_starts_is_a_stop_not_a_failure(tmp_path: Path) -> None:
+    """systemctl stop often lands while a cycle's crawl process is still importing Scrapy: the
+    log said "cycle failed (CrawlError: the crawl did not stop within 30s and was killed)"."""
+    from aptwatch.commands import crawl
+
+    config = config_for(tmp_path)
+    stop = threading.Event()
+    stop.set()  # before the crawl process can handle it
+
+    report = crawl(config, io.StringIO(), only=["One"], cancel=stop)
+
+    assert [(source.name, source.status) for source in report.sources] == [("One", "stopped")]
+    assert source_status(config).splitlines()[2].split()[:3] == ["One", "never", "run"]
+
+
 def test_ctrl_c_during_a_one_pass_run_is_one_line_and_exit_130(tmp_path: Path) -> None:
     stopped = signal_during_a_crawl(tmp_path, ["run"], signal.SIGINT, group=True)
 
