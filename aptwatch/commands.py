@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -51,6 +52,51 @@ def open_sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
         engine.dispose()
 
 
+@contextmanager
+def held_leases(
+    sessions: sessionmaker[Session], names: Sequence[str], ttl: float, out: TextIO
+) -> Iterator[list[str]]:
+    """Take the lease of each of ``names`` that no other aptwatch holds (those are named on
+    ``out``); yields the names taken, renews their leases every fifth of ``ttl`` while held and
+    gives them back at the end. Renewed rather than long: the leases of an aptwatch that was
+    killed outright block the others for ``ttl`` at most."""
+    from aptwatch.scheduler import lease_holder
+    from storage import acquire_crawl_lease, release_crawl_lease
+
+    holder = lease_holder()
+    with sessions() as session:
+        mine = [name for name in names if acquire_crawl_lease(session, name, holder, ttl)]
+        session.commit()
+    busy = [name for name in names if name not in mine]
+    if busy:
+        print(f"aptwatch: skipped (crawled elsewhere right now): {', '.join(busy)}", file=out)
+    released = threading.Event()
+
+    def renew() -> None:
+        while not released.wait(ttl / 5):
+            try:
+                with sessions() as session:
+                    for name in mine:
+                        acquire_crawl_lease(session, name, holder, ttl)
+                    session.commit()
+            except Exception as error:  # the database is away for now: the next turn tries again
+                print(f"aptwatch: could not renew a lease ({type(error).__name__})", file=out)
+
+    renewer = threading.Thread(target=renew, name="aptwatch-leases", daemon=True)
+    if mine:
+        renewer.start()
+    try:
+        yield mine
+    finally:
+        released.set()
+        if mine:
+            renewer.join()
+            with sessions() as session:
+                for name in mine:
+                    release_crawl_lease(session, name, holder)
+                session.commit()
+
+
 def crawl(
     config: Config,
     out: TextIO,
@@ -81,22 +127,29 @@ def crawl(
         "APTWATCH_RECHECK_AFTER": env_recheck_after(),
         **(crawl_settings or {}),
     }
-    try:
-        report = run_crawl(
-            sources_file,
-            config.database_url,
-            settings=settings,
-            only=only,
-            cancel=cancel,
-            timeout=crawl_timeout(),
-        )
-    except CrawlError as error:
-        if cancel is not None and cancel.is_set():
-            raise  # stopped by the operator: says nothing of the sources
-        names = [name for name in enabled if only is None or name in only]
-        failed = CrawlReport(tuple(SourceReport(name, errors=(str(error),)) for name in names))
-        record_crawl_health(config, failed, out)
-        raise
+    names = [name for name in enabled if only is None or name in only]
+    # A source another aptwatch is crawling (a scheduler, a cron run still going) is left to it.
+    with (
+        open_sessions(config.database_url) as sessions,
+        held_leases(sessions, names, LEASE_TTL, out) as mine,
+    ):
+        if not mine:
+            return CrawlReport()
+        try:
+            report = run_crawl(
+                sources_file,
+                config.database_url,
+                settings=settings,
+                only=mine,
+                cancel=cancel,
+                timeout=crawl_timeout(),
+            )
+        except CrawlError as error:
+            if cancel is not None and cancel.is_set():
+                raise  # stopped by the operator: says nothing of the sources
+            failed = CrawlReport(tuple(SourceReport(name, errors=(str(error),)) for name in mine))
+            record_crawl_health(config, failed, out)
+            raise
     record_crawl_health(config, report, out)
     return report
 
@@ -141,30 +194,22 @@ def print_report(report: CrawlReport, out: TextIO, *, table: bool | None = None)
 # Two dispatchers at once (a scheduler and a manual `alerts send`) could both read an alert as
 # undelivered and send it twice; one lease in the database lets only one of them send.
 DISPATCH_LEASE = "aptwatch:alert-dispatch"
-DISPATCH_LEASE_TTL = 900.0
+DISPATCH_LEASE_TTL = 300.0
 
 
 def send_alerts(config: Config, out: TextIO) -> DispatchReport:
     from alerts.dispatch import DispatchReport, dispatch
-    from aptwatch.scheduler import lease_holder
-    from storage import acquire_crawl_lease, release_crawl_lease
 
     apprise_config = config.require_apprise_config()
     upgrade_database(config)
-    holder = lease_holder()
-    with open_sessions(config.database_url) as sessions:
-        with sessions() as session:
-            mine = acquire_crawl_lease(session, DISPATCH_LEASE, holder, DISPATCH_LEASE_TTL)
-            session.commit()
+    with (
+        open_sessions(config.database_url) as sessions,
+        held_leases(sessions, [DISPATCH_LEASE], DISPATCH_LEASE_TTL, io.StringIO()) as mine,
+    ):
         if not mine:
             print("aptwatch: another aptwatch is sending alerts right now; left to it", file=out)
             return DispatchReport()
-        try:
-            return dispatch(sessions, apprise_config, out=out)
-        finally:
-            with sessions() as session:
-                release_crawl_lease(session, DISPATCH_LEASE, holder)
-                session.commit()
+        return dispatch(sessions, apprise_config, out=out)
 
 
 @dataclass(frozen=True)
@@ -197,8 +242,8 @@ def run_once(
 
 DEFAULT_CRAWL_TIMEOUT = 3600.0
 MIN_CRAWL_TIMEOUT = 1.0
-# Longer than any crawl may take (APTWATCH_CRAWL_TIMEOUT), so a live crawl never loses its lease.
-LEASE_TTL = 2 * DEFAULT_CRAWL_TIMEOUT
+# Renewed while the crawl runs (held_leases), however long APTWATCH_CRAWL_TIMEOUT lets it take.
+LEASE_TTL = 300.0
 
 
 def crawl_and_alert(
@@ -208,31 +253,13 @@ def crawl_and_alert(
 
     A source whose lease another aptwatch holds (a second scheduler, a manual run) is skipped.
     """
-    from aptwatch.scheduler import lease_holder
-    from storage import acquire_crawl_lease, release_crawl_lease
-
-    holder = lease_holder()
-    upgrade_database(config)
-    with open_sessions(config.database_url) as sessions:
-        with sessions() as session:
-            mine = [name for name in names if acquire_crawl_lease(session, name, holder, LEASE_TTL)]
-            session.commit()
-        busy = [name for name in names if name not in mine]
-        if busy:
-            print(f"aptwatch: skipped (crawled elsewhere right now): {', '.join(busy)}", file=out)
-        if not mine:
-            return None
-        try:
-            report = crawl(config, out, only=mine, cancel=stop)
-            print_report(report, out)
-            alerts = send_alerts(config, out)
-            print(f"alerts: {alerts.sent} sent, {alerts.failed} failed", file=out)
-            return RunOutcome(report, alerts)
-        finally:
-            with sessions() as session:
-                for name in mine:
-                    release_crawl_lease(session, name, holder)
-                session.commit()
+    report = crawl(config, out, only=names, cancel=stop)
+    if not report.sources:
+        return None
+    print_report(report, out)
+    alerts = send_alerts(config, out)
+    print(f"alerts: {alerts.sent} sent, {alerts.failed} failed", file=out)
+    return RunOutcome(report, alerts)
 
 
 def run_demo(out: TextIO, *, work_dir: Path | None = None) -> RunOutcome:

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -71,6 +71,19 @@ def config_for(tmp_path: Path) -> Config:
         apprise_config=None,
         data_dir=tmp_path,
     )
+
+
+def demo_config(tmp_path: Path, base_url: str) -> Config:
+    """The bundled sample site's two feeds, as sources Wire and Analysis."""
+    sources = tmp_path / "demo-sources.yaml"
+    sources.write_text(
+        "sources:\n"
+        f"  - {{name: Wire, kind: feed, url: '{base_url}/news.rss', allow_private_network: true}}\n"
+        f"  - {{name: Analysis, kind: feed, url: '{base_url}/analysis.atom',"
+        " allow_private_network: true}\n",
+        encoding="utf-8",
+    )
+    return replace(config_for(tmp_path), sources_file=sources)
 
 
 def test_a_failing_cycle_is_logged_and_the_loop_goes_on(tmp_path: Path) -> None:
@@ -153,6 +166,85 @@ def test_a_cycle_crawls_only_the_due_sources_and_skips_leased_ones(tmp_path: Pat
     assert site.count("/news.rss") == 1
     assert site.count("/analysis.atom") == 0  # another aptwatch holds its lease
     assert "skipped (crawled elsewhere right now): Analysis" in out.getvalue()
+
+
+def test_a_one_pass_run_skips_a_source_another_aptwatch_is_crawling(tmp_path: Path) -> None:
+    """A cron `aptwatch run` beside `run --forever` (or overlapping the previous cron run) crawled
+    the same sources at the same time as it."""
+    from aptwatch.commands import DEMO_SITE, run_once, upgrade_database
+    from aptwatch.localsite import serve
+    from storage import acquire_crawl_lease, crawl_lease_holder, make_engine, make_session_factory
+
+    with serve(DEMO_SITE) as site:
+        config = demo_config(tmp_path, site.base_url)
+        upgrade_database(config)
+        engine = make_engine(config.database_url)
+        with make_session_factory(engine)() as session:
+            assert acquire_crawl_lease(session, "Analysis", "scheduler-host:1", 600)
+            session.commit()
+        out = io.StringIO()
+
+        outcome = run_once(config, out, table=False)
+
+        with make_session_factory(engine)() as session:
+            holders = {name: crawl_lease_holder(session, name) for name in ("Wire", "Analysis")}
+        engine.dispose()
+    assert [source.name for source in outcome.crawl.sources] == ["Wire"]
+    assert site.count("/news.rss") == 1
+    assert site.count("/analysis.atom") == 0
+    assert "skipped (crawled elsewhere right now): Analysis" in out.getvalue()
+    assert holders == {"Wire": None, "Analysis": "scheduler-host:1"}  # its own given back
+
+
+def test_a_crawl_keeps_its_lease_while_it_runs_and_a_killed_one_frees_it_soon(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Leases lasted two hours whatever happened: after a SIGKILL (OOM killer, the end of
+    TimeoutStopSec, a power cut) the restarted scheduler said "skipped (crawled elsewhere right
+    now)" for every source it had been crawling, for up to two hours."""
+    from datetime import UTC, datetime, timedelta
+
+    from aptwatch import commands
+    from aptwatch.localsite import Response, serve
+    from storage import acquire_crawl_lease, crawl_lease_holder, make_engine, make_session_factory
+    from storage import clock as storage_clock
+
+    assert commands.LEASE_TTL <= 600  # what a killed aptwatch leaves behind, at most
+    monkeypatch.setattr(commands, "LEASE_TTL", 1.0)  # renewed every fifth of it
+    with serve(None) as site:
+        site.routes["/slow.rss"] = lambda handler: Response(200, b"<rss/>", {}, delay=3)
+        sources = tmp_path / "slow.yaml"
+        sources.write_text(
+            "sources:\n"
+            f"  - {{name: Slow, kind: feed, url: '{site.url('/slow.rss')}',"
+            " allow_private_network: true}\n",
+            encoding="utf-8",
+        )
+        config = replace(config_for(tmp_path), sources_file=sources)
+        commands.upgrade_database(config)
+        crawler = threading.Thread(target=commands.crawl, args=(config, io.StringIO()))
+        crawler.start()
+        engine = make_engine(config.database_url)
+        sessions = make_session_factory(engine)
+        while site.count("/slow.rss") == 0 and crawler.is_alive():
+            time.sleep(0.05)
+        time.sleep(1.5)  # longer than the lease lasts without renewal
+        with sessions() as session:
+            assert not acquire_crawl_lease(session, "Slow", "another-host:2", 1.0)
+            holder = crawl_lease_holder(session, "Slow")
+            session.rollback()
+        crawler.join()
+        assert holder is not None and holder.endswith(f":{os.getpid()}")
+
+        # what a killed aptwatch leaves: a lease nobody renews, free once its time is up
+        with sessions() as session:
+            assert acquire_crawl_lease(session, "Slow", "killed-host:3", 600)
+            session.commit()
+        later = datetime.now(UTC) + timedelta(seconds=601)
+        monkeypatch.setattr(storage_clock, "utcnow", lambda: later)
+        with sessions() as session:
+            assert acquire_crawl_lease(session, "Slow", "restarted-host:4", 600)
+        engine.dispose()
 
 
 def test_an_edited_sources_file_is_followed_without_a_restart(tmp_path: Path) -> None:
@@ -370,7 +462,6 @@ def test_a_mistake_only_the_operator_can_fix_stops_the_scheduler_at_start(
     tmp_path: Path, change: dict[str, str], message: str
 ) -> None:
     """Not retried for ever as if the network were down, and not found only after a crawl."""
-    from dataclasses import replace
 
     calls: list[Sequence[str]] = []
     config = config_for(tmp_path)
@@ -397,7 +488,6 @@ def test_a_mistake_only_the_operator_can_fix_stops_the_scheduler_at_start(
 def test_a_sources_file_without_an_enabled_source_stops_the_scheduler_at_start(
     tmp_path: Path,
 ) -> None:
-    from dataclasses import replace
 
     from crawler.sources import SourcesError
 
