@@ -107,9 +107,9 @@ def crawl(
 ) -> CrawlReport:
     """Upgrade the schema, then crawl every enabled source (or those in ``only``) once.
 
-    A crawl that fails as a whole (it outlived APTWATCH_CRAWL_TIMEOUT, or its process died) counts
-    as a failure of each of its sources, so a source that hangs every crawl still reaches the
-    operator; the error is raised after that.
+    A source the crawl had not finished when it outlived APTWATCH_CRAWL_TIMEOUT failed; a crawl
+    that fails as a whole (its process died, or did not stop at that limit) counts as a failure
+    of each of its sources, so a source that hangs every crawl still reaches the operator.
     """
     from crawler.run import CrawlError, CrawlReport, SourceReport, run_crawl
     from crawler.sources import load_sources
@@ -147,9 +147,9 @@ def crawl(
         except CrawlError as error:
             if cancel is not None and cancel.is_set():
                 raise  # stopped by the operator: says nothing of the sources
-            failed = CrawlReport(tuple(SourceReport(name, errors=(str(error),)) for name in mine))
-            record_crawl_health(config, failed, out)
-            raise
+            # recorded and reported like any failed source: not an error of the run, whose
+            # other stages (the alerts of what was stored) still have their work to do
+            report = CrawlReport(tuple(SourceReport(name, errors=(str(error),)) for name in mine))
     record_crawl_health(config, report, out)
     return report
 

@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -136,9 +136,8 @@ def run_crawl(
     )
     process.start()
     sender.close()
-    started = time.monotonic()
     try:
-        outcome = _wait_for_report(process, receiver, cancel, timeout)
+        outcome, timed_out = _wait_for_report(process, receiver, cancel, timeout)
     except BaseException:
         # Ctrl-C: the crawl has a process group of its own, so the terminal's signal reached
         # only this process; pass the stop on
@@ -158,13 +157,15 @@ def run_crawl(
                 # was crawled, and that is no failure of its sources
                 return CrawlReport(tuple(SourceReport(name, interrupted=True) for name in enabled))
             raise CrawlError(f"the crawl did not stop within {GRACE_SECONDS:.0f}s and was killed")
-        if timeout is not None and time.monotonic() - started >= timeout:
+        if timed_out:
             # whatever its exit code: stopped before it even began its crawl, it exits with 0
             raise CrawlError(f"crawl did not finish within {timeout:g}s and was stopped")
         raise CrawlError(f"crawl process died without a report (exit code {process.exitcode})")
     status, payload = outcome
     if status == "ok":
         assert isinstance(payload, CrawlReport)
+        if timed_out and not (cancel is not None and cancel.is_set()):
+            return _blame_unfinished(payload, enabled, f"crawl did not finish within {timeout:g}s")
         return payload
     if isinstance(payload, BaseException):
         raise payload
@@ -179,29 +180,44 @@ def _wait_for_report(
     receiver: Connection,
     cancel: threading.Event | None,
     timeout: float | None,
-) -> tuple[str, Any] | None:
-    """Wait for the child's report; on cancel ask it to stop (SIGTERM: Scrapy shuts down cleanly and
-    still reports), on timeout stop it hard."""
+) -> tuple[tuple[str, Any] | None, bool]:
+    """Wait for the child's report, and whether it outlived ``timeout``. On cancel or timeout ask
+    it to stop (SIGTERM: Scrapy shuts down cleanly and still reports which sources it finished,
+    so a source that hangs fails alone); a stop that takes longer than the grace is made hard."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    asked_to_stop = False
+    asked_to_stop = timed_out = False
     while True:
         if receiver.poll(0.2):
             try:
                 outcome: tuple[str, Any] = receiver.recv()
             except EOFError:
-                return None
-            return outcome
+                return None, timed_out
+            return outcome, timed_out
         if not process.is_alive() and not receiver.poll(0):
-            return None
-        if cancel is not None and cancel.is_set() and not asked_to_stop:
+            return None, timed_out
+        if deadline is not None and time.monotonic() > deadline:
+            if asked_to_stop:
+                _kill_crawl(process)
+                return None, timed_out
+            timed_out = True
+        if (timed_out or (cancel is not None and cancel.is_set())) and not asked_to_stop:
             process.terminate()
             asked_to_stop = True
             # a graceful stop that takes longer than this is not graceful any more
-            grace_end = time.monotonic() + GRACE_SECONDS
-            deadline = grace_end if deadline is None else min(deadline, grace_end)
-        if deadline is not None and time.monotonic() > deadline:
-            _kill_crawl(process)
-            return None
+            deadline = time.monotonic() + GRACE_SECONDS
+
+
+def _blame_unfinished(report: CrawlReport, names: list[str], error: str) -> CrawlReport:
+    """A crawl stopped at its time limit: the sources it had not finished failed, with ``error``."""
+    sources = [
+        replace(source, interrupted=False, errors=(*source.errors, error))
+        if source.interrupted
+        else source
+        for source in report.sources
+    ]
+    reported = {source.name for source in report.sources}
+    sources += [SourceReport(name, errors=(error,)) for name in names if name not in reported]
+    return replace(report, sources=tuple(sources))
 
 
 def _kill_crawl(process: BaseProcess) -> None:

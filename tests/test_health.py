@@ -121,7 +121,6 @@ def test_a_crawl_that_outlives_its_time_limit_counts_against_its_sources(
 ) -> None:
     from aptwatch.commands import crawl, source_status
     from aptwatch.localsite import Response, serve
-    from crawler.run import CrawlError
 
     monkeypatch.setenv("APTWATCH_CRAWL_TIMEOUT", "4")
     monkeypatch.setenv("APTWATCH_FAILURE_ALERT_AFTER", "1")
@@ -139,12 +138,46 @@ def test_a_crawl_that_outlives_its_time_limit_counts_against_its_sources(
             f"urls:\n  - {ops.url}:\n      - tag: operator\n", encoding="utf-8"
         )
 
-        with pytest.raises(CrawlError, match="did not finish within 4s"):
-            crawl(config, io.StringIO())
+        report = crawl(config, io.StringIO())
 
+    assert report.all_failed
     row = source_status(config).splitlines()[2]
     assert row.split()[:2] == ["Stuck", "never"]  # never a success
     assert "crawl did not finish within 4s" in row
     assert row.split()[-1] == "1"  # one failure in a row
     assert len(ops.payloads) == 1  # and the operator heard of it
     assert "Stuck" in ops.payloads[0]["title"]
+
+
+def test_a_source_that_outlives_the_crawl_limit_fails_alone(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It took every source crawled with it down: all were recorded as failing (the operator
+    told so), their alerts were never sent, and run --forever kept them in one doomed batch."""
+    from aptwatch.commands import DEMO_SITE, crawl, send_alerts, source_status
+    from aptwatch.localsite import Response, serve
+
+    monkeypatch.setenv("APTWATCH_CRAWL_TIMEOUT", "15")
+    with serve(None) as stuck, serve(DEMO_SITE) as wire, webhook_receiver() as soc:
+        stuck.routes["/stuck.rss"] = lambda handler: Response(200, b"", {}, delay=60)
+        # another host name: Scrapy sends the requests to one host one at a time
+        stuck_url = stuck.url("/stuck.rss").replace("127.0.0.1", "localhost")
+        config.sources_file.write_text(
+            "sources:\n"
+            f"  - {{name: Wire, kind: feed, url: '{wire.url('/news.rss')}',"
+            " allow_private_network: true}\n"
+            f"  - {{name: Stuck, kind: feed, url: '{stuck_url}', allow_private_network: true}}\n",
+            encoding="utf-8",
+        )
+        assert config.apprise_config is not None
+        config.apprise_config.write_text(f"urls:\n  - {soc.url}\n", encoding="utf-8")
+
+        report = crawl(config, io.StringIO())
+        send_alerts(config, io.StringIO())
+
+    assert (report.source("Wire").status, report.source("Wire").new_articles) == ("ok", 4)
+    assert report.source("Stuck").status == "failed"
+    assert "crawl did not finish within 15s" in report.source("Stuck").errors[-1]
+    rows = {line.split()[0]: line.split() for line in source_status(config).splitlines()[2:]}
+    assert rows["Wire"][-1] == "0" and rows["Stuck"][-1] == "1"  # failures in a row
+    assert len(soc.payloads) == 2  # Wire's attributions went out
