@@ -9,8 +9,11 @@ channel is retried on the next dispatch; an alert is marked done once every rout
 from __future__ import annotations
 
 import logging
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -153,8 +156,9 @@ def _deliver_to_channel(
             title, body = render_alert(batch[0], body_format)
         else:
             title, body = render_digest(batch, body_format)
-        result = channel.send(title, body, body_format)
-        _record(session_factory, batch, channel.key, channel.label, result.ok, result.error)
+        with _stops_held():
+            result = channel.send(title, body, body_format)
+            _record(session_factory, batch, channel.key, channel.label, result.ok, result.error)
         if result.ok:
             consecutive_failures = 0
             tally.sent += len(batch)
@@ -173,6 +177,27 @@ def _deliver_to_channel(
         )
 
 
+@contextmanager
+def _stops_held() -> Iterator[None]:
+    """Ctrl-C or SIGTERM between sending a message and recording it would have it sent again by
+    the next dispatch: a stop that arrives meanwhile takes effect once both are done."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers run in the main thread only
+        return
+    held: list[int] = []
+    previous = {
+        stop: signal.signal(stop, lambda signum, frame: held.append(signum))
+        for stop in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
+        if held:
+            signal.raise_signal(held[0])  # handled now as it would have been then
+
+
 def _dispatch_to_terminal(
     session_factory: SessionFactory, out: TextIO, fmt: str | None
 ) -> DispatchReport:
@@ -180,9 +205,10 @@ def _dispatch_to_terminal(
     sent = 0
     for alert in todo[TERMINAL_CHANNEL]:
         title, body = render_alert(alert, fmt or "text")
-        out.write(f"{title}\n{body}\n\n")
-        out.flush()
-        _record(session_factory, [alert], TERMINAL_CHANNEL, TERMINAL_CHANNEL, True, None)
+        with _stops_held():
+            out.write(f"{title}\n{body}\n\n")
+            out.flush()
+            _record(session_factory, [alert], TERMINAL_CHANNEL, TERMINAL_CHANNEL, True, None)
         sent += 1
     _mark_complete(session_factory, pending, [TERMINAL_CHANNEL])
     return DispatchReport(sent=sent, channels=(TERMINAL_CHANNEL,))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -287,6 +288,16 @@ def usage_problem(error: Exception) -> str:
 
 
 def main() -> None:
+    # SIGTERM (systemctl stop, timeout(1)) stops a command as Ctrl-C does: one line, the crawl
+    # process stopped with it, leases given back; `run --forever` handles both signals itself.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        _main()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main() -> None:
     if os.environ.get("APTWATCH_DEBUG"):
         app()
         return

@@ -35,6 +35,7 @@ class WebhookReceiver:
     port: int = 0
     status: int = 200
     posts: list[WebhookPost] = field(default_factory=list)
+    delay: float = 0.0  # seconds between reading a POST and answering it
 
     def apprise_url(self, path: str = "hook") -> str:
         return f"json://127.0.0.1:{self.port}/{path}"
@@ -62,6 +63,7 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             status = receiver.status
             receiver.posts.append(WebhookPost(self.path, status, json.loads(body)))
+            threading.Event().wait(receiver.delay)
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()

@@ -17,6 +17,7 @@ from typing import TextIO
 
 import pytest
 from processes import processes_in_session
+from receivers import webhook_receiver
 
 from aptwatch.commands import source_status
 from aptwatch.config import Config
@@ -447,6 +448,63 @@ def test_ctrl_c_during_a_one_pass_run_is_one_line_and_exit_130(tmp_path: Path) -
     assert stopped.returncode == 130, stopped.stdout + stopped.stderr
     assert stopped.stderr.strip().splitlines() == ["aptwatch: error: interrupted"]
     assert stopped.leftovers == set()
+
+
+def test_sigterm_during_alert_delivery_of_a_one_pass_run_sends_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    """A one-pass run stopped by SIGTERM (systemctl stop, timeout(1)) died on the spot: no line,
+    and the alert it was sending went out again at the next run."""
+    from aptwatch.commands import DEMO_SITE
+    from aptwatch.localsite import serve
+
+    with serve(DEMO_SITE) as site, webhook_receiver() as soc:
+        soc.delay = 2  # the channel is slow to answer
+        config = replace(
+            demo_config(tmp_path, site.base_url), apprise_config=tmp_path / "apprise.yaml"
+        )
+        (tmp_path / "apprise.yaml").write_text(f"urls:\n  - {soc.url}\n", encoding="utf-8")
+        env = {
+            **os.environ,
+            "APTWATCH_DATABASE_URL": config.database_url,
+            "APTWATCH_SOURCES_FILE": str(config.sources_file),
+            "APTWATCH_APPRISE_CONFIG": str(config.apprise_config),
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "aptwatch", "run"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not soc.posts and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert soc.posts, "the run never sent an alert"
+            process.send_signal(signal.SIGTERM)  # while the channel has not answered yet
+            _, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        soc.delay = 0
+        again = subprocess.run(
+            [sys.executable, "-m", "aptwatch", "alerts", "send"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "aptwatch: error: interrupted"
+    assert again.returncode == 0, again.stdout + again.stderr
+    titles = [payload["title"] for payload in soc.payloads]
+    assert len(titles) == 2 and len(set(titles)) == 2  # each alert once: none lost, none twice
 
 
 @pytest.mark.parametrize(
