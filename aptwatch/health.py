@@ -123,7 +123,8 @@ def format_source_status(healths: Sequence[SourceHealth], configured: Sequence[s
             error = error if len(error) <= 70 else error[:69] + "…"
         rows.append(
             (
-                name,
+                # still in the database, no longer crawled: its failures are history
+                name if name in configured else f"{name} (removed)",
                 _when(health.last_success_at) if health.last_success_at else "never",
                 error,
                 str(health.entries_seen),

@@ -116,6 +116,29 @@ def test_sources_status_shows_each_source(config: Config, tmp_path: Path) -> Non
     assert "never run" in rows["Brand new"]
 
 
+def test_sources_status_marks_a_source_removed_from_the_sources_file(
+    config: Config, tmp_path: Path
+) -> None:
+    for run in range(2):
+        record_crawl_health(config, report(run), io.StringIO())
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        "sources:\n  - {name: Healthy, kind: feed, url: 'https://healthy.example/rss'}\n",
+        encoding="utf-8",
+    )
+
+    result = CliRunner().invoke(
+        app,
+        ["sources", "status", "--database-url", config.database_url, "--sources", str(sources)],
+    )
+
+    assert result.exit_code == 0, result.output
+    rows = result.stdout.splitlines()[2:]
+    assert [row.split("  ")[0] for row in rows] == ["Healthy", "Broken (removed)"]
+    # its history is kept, but it is no longer crawled: not a source failing right now
+    assert "HTTP 500" in rows[1]
+
+
 def test_a_crawl_that_outlives_its_time_limit_counts_against_its_sources(
     config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
