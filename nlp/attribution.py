@@ -15,7 +15,7 @@ number of mentions, not to the length of the text.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -1228,18 +1228,29 @@ def _names_the_actor(
 _ASIDE_BOUNDS = frozenset({",", "(", ")", "\u2014", "\u2013", ";"})
 
 
+def _profile_phrase_spans(lower: list[str]) -> Iterator[tuple[int, int]]:
+    """Where each profile phrase stands in the sentence: (first word, word after it)."""
+    for phrase in PROFILE_PHRASES:
+        words = phrase.split()
+        for start in range(len(lower) - len(words) + 1):
+            if lower[start : start + len(words)] == words:
+                yield start, start + len(words)
+
+
+def _aside_around(lower: list[str], start: int, end: int) -> tuple[int | None, int | None]:
+    """The comma, bracket or dash before ``start`` and after ``end`` that delimit its aside."""
+    left = next((i for i in range(start - 1, -1, -1) if lower[i] in _ASIDE_BOUNDS), None)
+    right = next((i for i in range(end, len(lower)) if lower[i] in _ASIDE_BOUNDS), None)
+    return left, right
+
+
 def _after_record_contrast(
     lower: list[str], positions: list[tuple[int, int]]
 ) -> tuple[list[str], list[tuple[int, int]]]:
     """The words after the first contrast ("but", "however") that follows every profile phrase,
     the group's names kept, and where the group is named there: also as "it" or "they" right
     after the contrast ("but this week it breached"). All blank when there is no such contrast."""
-    last_phrase_end = -1
-    for phrase in PROFILE_PHRASES:
-        words = phrase.split()
-        for start in range(len(lower) - len(words) + 1):
-            if lower[start : start + len(words)] == words:
-                last_phrase_end = max(last_phrase_end, start + len(words))
+    last_phrase_end = max((end for _, end in _profile_phrase_spans(lower)), default=-1)
     contrast = next(
         (i for i in range(max(last_phrase_end, 0), len(lower)) if lower[i] in CONTRAST_WORDS),
         len(lower),
@@ -1275,19 +1286,11 @@ def _profile_only_in_asides(lower: list[str], trigger_index: int) -> bool:
     """True when every profile phrase sits in a comma / bracket / dash delimited aside that does
     not contain the trigger word, e.g. "X, also known as Y, breached Z"."""
     found = False
-    for phrase in PROFILE_PHRASES:
-        words = phrase.split()
-        for start in range(len(lower) - len(words) + 1):
-            if lower[start : start + len(words)] != words:
-                continue
-            found = True
-            left = next((i for i in range(start - 1, -1, -1) if lower[i] in _ASIDE_BOUNDS), None)
-            right = next(
-                (i for i in range(start + len(words), len(lower)) if lower[i] in _ASIDE_BOUNDS),
-                None,
-            )
-            if left is None or right is None or left < trigger_index < right:
-                return False
+    for start, end in _profile_phrase_spans(lower):
+        found = True
+        left, right = _aside_around(lower, start, end)
+        if left is None or right is None or left < trigger_index < right:
+            return False
     return found
 
 
@@ -1295,18 +1298,10 @@ def _without_profile_asides(lower: list[str]) -> list[str]:
     """The sentence with the words of every aside that holds a profile phrase blanked out, so
     that a deed told there ("which has previously targeted governments") is not the claim's."""
     blanked = list(lower)
-    for phrase in PROFILE_PHRASES:
-        words = phrase.split()
-        for start in range(len(lower) - len(words) + 1):
-            if lower[start : start + len(words)] != words:
-                continue
-            left = next((i for i in range(start - 1, -1, -1) if lower[i] in _ASIDE_BOUNDS), None)
-            right = next(
-                (i for i in range(start + len(words), len(lower)) if lower[i] in _ASIDE_BOUNDS),
-                None,
-            )
-            if left is not None and right is not None:
-                blanked[left + 1 : right] = [""] * (right - left - 1)
+    for start, end in _profile_phrase_spans(lower):
+        left, right = _aside_around(lower, start, end)
+        if left is not None and right is not None:
+            blanked[left + 1 : right] = [""] * (right - left - 1)
     return blanked
 
 
