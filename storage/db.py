@@ -149,6 +149,10 @@ def alembic_config(url: str) -> Config:
 # The newest migration. Every crawl process checks the schema first; comparing this with the
 # stored revision costs one query instead of loading Alembic (a test keeps it equal to the head).
 SCHEMA_HEAD = "0003_ambiguous_name_candidates"
+# PostgreSQL advisory lock held while the schema is created or upgraded: processes that start
+# together on one database (two schedulers, a scheduler and a cron run) take turns, and the later
+# ones find the schema done. Any fixed 64-bit number works; this one spells "aptwatch".
+SCHEMA_LOCK_KEY = 0x6170747761746368
 
 
 def _stored_revision(engine: Engine) -> str | None:
@@ -239,6 +243,11 @@ def upgrade_database(url: str) -> None:
         config = alembic_config(url)
         _check_known_revision(config, revision, url)
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # released with the transaction; Alembic reads the version only after it
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY}
+                )
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except DBAPIError as exc:

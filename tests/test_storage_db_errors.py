@@ -84,3 +84,33 @@ def test_a_read_only_sqlite_database_is_one_line(tmp_path: Path) -> None:
     code, output = cli("db", "upgrade", "--database-url", read_only)
     assert code == 2, output
     assert output.strip() == f"aptwatch: error: {path}: the database is read-only"
+
+
+def test_processes_starting_together_on_a_fresh_postgresql_database_share_one_schema(
+    postgres_url: str,
+) -> None:
+    # Two schedulers (or a scheduler and a cron run) started together on a new database: each
+    # process creates the schema when it finds none, and the second must wait for the first,
+    # not fail on its tables.
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        outcomes = pool.map(_upgrade_reporting, [postgres_url] * 4)
+
+    assert outcomes == ["ok"] * 4
+    engine = make_engine(postgres_url)
+    try:
+        with engine.connect() as connection:
+            versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    finally:
+        engine.dispose()
+    assert len(versions) == 1
+
+
+def _upgrade_reporting(url: str) -> str:
+    try:
+        upgrade_database(url)
+    except DatabaseError as error:
+        return str(error)
+    return "ok"
