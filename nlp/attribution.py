@@ -1612,17 +1612,24 @@ def _names_between(lower: list[str], left: int, right: int) -> bool:
     )
 
 
-def _near_past_aside(lower: list[str], index: int, positions: list[tuple[int, int]]) -> bool:
-    """'identified APT31, a cyber espionage group publicly associated with the People's Republic
-    of China, as the actor responsible': the aside after the name does not count as distance."""
+def _closings_of_asides(
+    lower: list[str], index: int, positions: list[tuple[int, int]]
+) -> Iterator[int]:
+    """The comma closing each aside that follows a name ("APT31, a group associated with ...,")
+    before ``index``."""
     for _, end in positions:
         if end < index and lower[end : end + 1] == [","]:
             closing = next(
                 (i for i in range(end + 1, min(index, end + 30)) if lower[i] == ","), None
             )
-            if closing is not None and index - closing <= 14:
-                return True
-    return False
+            if closing is not None:
+                yield closing
+
+
+def _near_past_aside(lower: list[str], index: int, positions: list[tuple[int, int]]) -> bool:
+    """'identified APT31, a cyber espionage group publicly associated with the People's Republic
+    of China, as the actor responsible': the aside after the name does not count as distance."""
+    return any(index - closing <= 14 for closing in _closings_of_asides(lower, index, positions))
 
 
 # Words between the comma closing an aside and the verb of its subject: "..., has also breached".
@@ -1635,17 +1642,10 @@ def _verb_after_aside(lower: list[str], index: int, positions: list[tuple[int, i
     """'Charming Kitten, which works on behalf of Iran's IRGC, targeted ...': the verb right after
     an aside set off by commas is the named group's, however long the aside (a passive, "was
     hacked", is not: the group there is the victim or the speaker)."""
-    for _, end in positions:
-        if end < index and lower[end : end + 1] == [","]:
-            closing = next(
-                (i for i in range(end + 1, min(index, end + 30)) if lower[i] == ","), None
-            )
-            if closing is None:
-                continue
-            between = lower[closing + 1 : index]
-            if all(word in ASIDE_VERB_AUXILIARIES for word in between):
-                return True
-    return False
+    return any(
+        all(word in ASIDE_VERB_AUXILIARIES for word in lower[closing + 1 : index])
+        for closing in _closings_of_asides(lower, index, positions)
+    )
 
 
 def _near(index: int, positions: list[tuple[int, int]], distance: int) -> bool:
