@@ -192,9 +192,12 @@ def print_report(report: CrawlReport, out: TextIO, *, table: bool | None = None)
 
 
 # Two dispatchers at once (a scheduler and a manual `alerts send`) could both read an alert as
-# undelivered and send it twice; one lease in the database lets only one of them send.
+# undelivered and send it twice; one lease in the database lets only one of them send. The
+# scheduler's own cycles share one lease holder, so they take turns on a lock as well: a cycle
+# that finds another sending waits and then sends what its own crawl stored.
 DISPATCH_LEASE = "aptwatch:alert-dispatch"
 DISPATCH_LEASE_TTL = 300.0
+_DISPATCHING_HERE = threading.Lock()
 
 
 def send_alerts(config: Config, out: TextIO) -> DispatchReport:
@@ -203,6 +206,7 @@ def send_alerts(config: Config, out: TextIO) -> DispatchReport:
     apprise_config = config.require_apprise_config()
     upgrade_database(config)
     with (
+        _DISPATCHING_HERE,
         open_sessions(config.database_url) as sessions,
         held_leases(sessions, [DISPATCH_LEASE], DISPATCH_LEASE_TTL, io.StringIO()) as mine,
     ):
@@ -252,8 +256,11 @@ def crawl_and_alert(
     """One scheduler cycle: crawl the due sources, then deliver what they produced.
 
     A source whose lease another aptwatch holds (a second scheduler, a manual run) is skipped.
+    No progress line: cycles run side by side, and their lines would overwrite each other.
     """
-    report = crawl(config, out, only=names, cancel=stop)
+    report = crawl(
+        config, out, crawl_settings={"APTWATCH_PROGRESS": False}, only=names, cancel=stop
+    )
     if not report.sources:
         return None
     print_report(report, out)

@@ -96,6 +96,29 @@ def env_seconds(
     return value
 
 
+def env_count(
+    name: str,
+    default: int,
+    environ: dict[str, str] | None = None,
+    *,
+    maximum: int | None = None,
+) -> int:
+    """A whole number >= 1 (and <= ``maximum``) from the environment; ConfigError names the
+    variable."""
+    raw = (os.environ if environ is None else environ).get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{name} must be a whole number ≥ 1, got {raw!r}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {raw!r}")
+    return value
+
+
 def env_max_response_bytes(environ: dict[str, str] | None = None) -> int | None:
     """APTWATCH_MAX_RESPONSE_BYTES, checked before a crawl starts (the crawl reads it itself)."""
     from crawler.settings import max_response_bytes

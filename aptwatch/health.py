@@ -3,13 +3,11 @@ keeps failing (once per failure streak, through the Apprise channels tagged `ope
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
 
-from aptwatch.config import Config
-from aptwatch.errors import ConfigError
+from aptwatch.config import Config, env_count
 
 if TYPE_CHECKING:
     from crawler.run import CrawlReport
@@ -19,16 +17,7 @@ DEFAULT_FAILURE_ALERT_AFTER = 3
 
 
 def failure_alert_threshold(environ: dict[str, str] | None = None) -> int:
-    raw = (os.environ if environ is None else environ).get("APTWATCH_FAILURE_ALERT_AFTER")
-    if raw is None or raw == "":
-        return DEFAULT_FAILURE_ALERT_AFTER
-    try:
-        threshold = int(raw)
-    except ValueError:
-        threshold = 0
-    if threshold < 1:
-        raise ConfigError(f"APTWATCH_FAILURE_ALERT_AFTER must be a whole number ≥ 1, got {raw!r}")
-    return threshold
+    return env_count("APTWATCH_FAILURE_ALERT_AFTER", DEFAULT_FAILURE_ALERT_AFTER, environ)
 
 
 def record_crawl_health(config: Config, report: CrawlReport, out: TextIO) -> list[str]:

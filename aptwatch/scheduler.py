@@ -8,8 +8,10 @@ line and the loop goes on, and SIGTERM / SIGINT stop it between steps.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import queue
 import random
 import signal
 import socket
@@ -20,15 +22,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TextIO, cast
 
-from aptwatch.config import Config
+from aptwatch.config import Config, env_count
 
 log = logging.getLogger("aptwatch.scheduler")
 
 DEFAULT_JITTER = 0.1  # ±10 % of the interval, so sources sharing an interval spread out
 IDLE_POLL_SECONDS = 30.0
 ERROR_BACKOFF_SECONDS = (5.0, 15.0, 60.0, 300.0)
+DEFAULT_PARALLEL_CRAWLS = 2
+MAX_PARALLEL_CRAWLS = 16
 
 
 @dataclass
@@ -111,12 +115,14 @@ class Schedule:
 
 
 @contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT ask the loop to stop after the current step; restored on exit."""
+def stop_on_signals(stop: threading.Event, wake: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT ask the loop to stop after the current step (and wake it if it waits);
+    restored on exit."""
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         log.warning("received %s, stopping after the current step", signal.Signals(signum).name)
         stop.set()
+        wake.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -124,6 +130,29 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+class WholeLines(io.TextIOBase):
+    """What cycles running side by side print comes out in whole lines, never one line spliced
+    into another (``print`` writes the text and its newline in two calls)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._lock = threading.Lock()
+        self._partial = threading.local()
+
+    def write(self, text: str) -> int:
+        pending = getattr(self._partial, "text", "") + text
+        lines, newline, rest = pending.rpartition("\n")
+        self._partial.text = rest
+        if newline:
+            with self._lock:
+                self._out.write(lines + newline)
+                self._out.flush()
+        return len(text)
+
+    def isatty(self) -> bool:
+        return self._out.isatty()
 
 
 def lease_holder() -> str:
@@ -181,12 +210,70 @@ class SourcesWatch:
         return True
 
 
+def parallel_crawls(environ: dict[str, str] | None = None) -> int:
+    """APTWATCH_PARALLEL_CRAWLS: crawls the scheduler runs at once. Each is a crawl process with
+    its own analysis workers, so more than a few only add memory on a small machine."""
+    return env_count(
+        "APTWATCH_PARALLEL_CRAWLS", DEFAULT_PARALLEL_CRAWLS, environ, maximum=MAX_PARALLEL_CRAWLS
+    )
+
+
+CycleRunner = Callable[[Config, Sequence[str], TextIO, threading.Event], object]
+
+
+@dataclass
+class CyclesInFlight:
+    """The crawls running in their own threads; each reports back, when done, which sources it
+    crawled and the error that ended it, if any."""
+
+    run_cycle: CycleRunner
+    wake: threading.Event
+    threads: dict[int, threading.Thread] = field(default_factory=dict)
+    ended: queue.SimpleQueue[tuple[int, list[str], Exception | None]] = field(
+        default_factory=queue.SimpleQueue
+    )
+    started: int = 0
+
+    def start(self, config: Config, names: list[str], out: TextIO, stop: threading.Event) -> None:
+        self.started += 1
+        number = self.started
+
+        def run() -> None:
+            error: Exception | None = None
+            try:
+                self.run_cycle(config, names, out, stop)
+            except Exception as caught:  # said and waited out by the loop, like any failed cycle
+                error = caught
+            finally:
+                self.ended.put((number, names, error))
+                self.wake.set()
+
+        thread = threading.Thread(target=run, name=f"aptwatch-cycle-{number}", daemon=True)
+        self.threads[number] = thread
+        thread.start()
+
+    def collect(self) -> list[tuple[list[str], Exception | None]]:
+        done: list[tuple[list[str], Exception | None]] = []
+        while True:
+            try:
+                number, names, error = self.ended.get_nowait()
+            except queue.Empty:
+                return done
+            self.threads.pop(number).join()
+            done.append((names, error))
+
+    def join_all(self) -> list[tuple[list[str], Exception | None]]:
+        for thread in list(self.threads.values()):
+            thread.join()
+        return self.collect()
+
+
 def run_forever(
     config: Config,
     out: TextIO,
     *,
     stop: threading.Event | None = None,
-    run_cycle: Callable[[Config, Sequence[str], TextIO, threading.Event], object] | None = None,
+    run_cycle: CycleRunner | None = None,
     clock: Callable[[], float] = time.monotonic,
     max_cycles: int | None = None,
     error_backoff: Sequence[float] = ERROR_BACKOFF_SECONDS,
@@ -194,16 +281,18 @@ def run_forever(
 ) -> int:
     """Poll every enabled source at its interval until stopped; returns the exit code (0).
 
-    What the operator must fix before anything can work (a bad setting, a bad sources file at
-    start) raises here; what may pass (a network or database error, a crawl that failed, a
-    sources file broken by an edit in progress) is said once and waited out.
+    Up to APTWATCH_PARALLEL_CRAWLS crawls run at once, so a source that hangs until the crawl
+    timeout holds up only the sources crawled with it: whatever falls due meanwhile is crawled
+    beside it. What the operator must fix before anything can work (a bad setting, a bad sources
+    file at start) raises here; what may pass (a network or database error, a crawl that failed,
+    a sources file broken by an edit in progress) is said once and waited out.
     """
     from aptwatch.commands import check_alert_settings, check_run_settings, crawl_and_alert
 
     stop = stop or threading.Event()
-    cycle = run_cycle or crawl_and_alert
     check_run_settings(config)
     check_alert_settings(config)
+    most_at_once = parallel_crawls()
     watch = SourcesWatch(config.require_sources_file())
     intervals = watch.intervals()
     if not intervals:
@@ -212,37 +301,50 @@ def run_forever(
 
         raise SourcesError(f"{config.sources_file}: no enabled sources")
     schedule = Schedule.for_sources(intervals, clock=clock)
-    print(f"aptwatch: watching {len(schedule.slots)} sources; SIGTERM or Ctrl-C stops", file=out)
+    lines = cast(TextIO, WholeLines(out))  # a text stream; typing's TextIO is not a base class
+    print(f"aptwatch: watching {len(schedule.slots)} sources; SIGTERM or Ctrl-C stops", file=lines)
+    wake = threading.Event()
+    cycles = CyclesInFlight(run_cycle or crawl_and_alert, wake)
     failures_in_a_row = 0
-    cycles = 0
-    with stop_on_signals(stop):
-        while not stop.is_set() and (max_cycles is None or cycles < max_cycles):
-            if not watch.refresh(schedule, out):
-                stop.wait(idle_poll)
-                continue
-            due = schedule.due()
-            if not due:
-                stop.wait(min(schedule.seconds_until_next(), idle_poll))
-                continue
-            cycles += 1
-            schedule.started(due)
-            try:
-                cycle(config, due, out, stop)
+
+    def settle(ended: list[tuple[list[str], Exception | None]]) -> None:
+        nonlocal failures_in_a_row
+        for names, error in ended:
+            if error is None:
                 failures_in_a_row = 0
-            except Exception as error:  # a transient network or database error: log, wait, go on
-                failures_in_a_row += 1
-                delay = error_backoff[min(failures_in_a_row, len(error_backoff)) - 1]
-                reason = " ".join(str(error).split())
-                print(
-                    f"aptwatch: cycle failed ({type(error).__name__}: {reason});"
-                    f" retrying in {delay:.0f}s",
-                    file=out,
-                )
-                schedule.postpone(due, delay)
-                stop.wait(delay)
+                schedule.finished(names)
                 continue
-            schedule.finished(due)
-    print("aptwatch: stopped", file=out)
+            # a transient network or database error: said, and these sources wait a little
+            failures_in_a_row += 1
+            delay = error_backoff[min(failures_in_a_row, len(error_backoff)) - 1]
+            reason = " ".join(str(error).split())
+            print(
+                f"aptwatch: cycle failed ({type(error).__name__}: {reason});"
+                f" retrying in {delay:.0f}s",
+                file=lines,
+            )
+            schedule.postpone(names, delay)
+
+    with stop_on_signals(stop, wake):
+        while not stop.is_set():
+            wake.clear()
+            settle(cycles.collect())
+            if stop.is_set() or (max_cycles is not None and cycles.started >= max_cycles):
+                break
+            wait = idle_poll
+            if watch.refresh(schedule, lines):
+                due = schedule.due()
+                if due and len(cycles.threads) < most_at_once:
+                    schedule.started(due)
+                    cycles.start(config, due, lines, stop)
+                    continue
+                if not due:
+                    wait = min(schedule.seconds_until_next(), idle_poll)
+            # woken early by a cycle that ends or a stop; a stop set by the caller is seen
+            # within a second
+            wake.wait(min(wait, 1.0))
+        settle(cycles.join_all())
+    print("aptwatch: stopped", file=lines)
     return 0
 
 

@@ -33,6 +33,18 @@ class FakeClock:
         return self.now
 
 
+class TickingClock(FakeClock):
+    """Time that passes as the scheduler looks at it, so intervals elapse without sleeping."""
+
+    def __init__(self, step: float) -> None:
+        super().__init__()
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
 def test_each_source_is_due_at_its_own_interval_with_bounded_jitter() -> None:
     clock = FakeClock()
     schedule = Schedule.for_sources(
@@ -120,7 +132,7 @@ def test_sigterm_stops_the_loop_between_steps(tmp_path: Path) -> None:
     def slow_cycle(config: Config, names: Sequence[str], out: TextIO, ev: threading.Event) -> None:
         cycles.append(1)
         os.kill(os.getpid(), signal.SIGTERM)  # what systemd sends on `systemctl stop`
-        assert ev.is_set()  # the crawl in flight is told to wind down
+        assert ev.wait(5)  # the crawl in flight is told to wind down
 
     out = io.StringIO()
     code = run_forever(config_for(tmp_path), out, run_cycle=slow_cycle, max_cycles=10)
@@ -128,7 +140,66 @@ def test_sigterm_stops_the_loop_between_steps(tmp_path: Path) -> None:
     assert code == 0
     assert cycles == [1]
     assert "stopped" in out.getvalue()
+    assert "cycle failed" not in out.getvalue()
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers restored
+
+
+@pytest.mark.parametrize("parallel", [2, 1])
+def test_a_source_falling_due_while_a_crawl_hangs_is_crawled_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: int
+) -> None:
+    """Crawls ran one at a time: a source whose article pages each stalled held every other
+    source back until APTWATCH_CRAWL_TIMEOUT (1 h by default), alerts included."""
+    monkeypatch.setenv("APTWATCH_PARALLEL_CRAWLS", str(parallel))
+    clock = TickingClock(step=10.0)
+    stop = threading.Event()
+    hang_over = threading.Event()
+    calls: list[tuple[str, ...]] = []
+    overlapped: list[bool] = []
+
+    def cycle(config: Config, names: Sequence[str], out: TextIO, ev: threading.Event) -> None:
+        calls.append(tuple(names))
+        if len(calls) == 2:  # One (every minute) is due again first
+            clock.now += 4000  # Two (every hour) falls due while One's crawl hangs
+            overlapped.append(hang_over.wait(2))
+        elif len(calls) == 3:
+            hang_over.set()
+            stop.set()
+
+    out = io.StringIO()
+    run_forever(config_for(tmp_path), out, stop=stop, run_cycle=cycle, clock=clock, idle_poll=0.01)
+
+    assert calls == [("One", "Two"), ("One",), ("Two",)], out.getvalue()
+    assert overlapped == [parallel > 1]  # at most APTWATCH_PARALLEL_CRAWLS at once
+    assert "cycle failed" not in out.getvalue()
+
+
+def test_cycles_sending_at_the_same_time_deliver_each_alert_once(tmp_path: Path) -> None:
+    """Cycles of one scheduler share its lease holder, so the dispatch lease alone let two of
+    them send the same alerts."""
+    from aptwatch.commands import DEMO_SITE, crawl, send_alerts
+    from aptwatch.localsite import serve
+
+    with serve(DEMO_SITE) as site, webhook_receiver() as soc:
+        config = replace(
+            demo_config(tmp_path, site.base_url), apprise_config=tmp_path / "apprise.yaml"
+        )
+        (tmp_path / "apprise.yaml").write_text(f"urls:\n  - {soc.url}\n", encoding="utf-8")
+        crawl(config, io.StringIO())
+        soc.delay = 0.5  # the channel is slow: the second cycle sends while the first waits
+        sent: list[int] = []
+        senders = [
+            threading.Thread(target=lambda: sent.append(send_alerts(config, io.StringIO()).sent))
+            for _ in range(2)
+        ]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+
+    titles = [payload["title"] for payload in soc.payloads]
+    assert len(titles) == 2 and len(set(titles)) == 2, titles
+    assert sorted(sent) == [0, 2]
 
 
 def test_a_cycle_crawls_only_the_due_sources_and_skips_leased_ones(tmp_path: Path) -> None:
@@ -322,6 +393,9 @@ def test_a_broken_edit_pauses_crawling_until_it_is_fixed(tmp_path: Path, broken:
         ("APTWATCH_CRAWL_TIMEOUT", "soon"),
         ("APTWATCH_FAILURE_ALERT_AFTER", "0"),
         ("APTWATCH_LOG_LEVEL", "BOGUS"),
+        ("APTWATCH_PARALLEL_CRAWLS", "0"),
+        ("APTWATCH_PARALLEL_CRAWLS", "many"),
+        ("APTWATCH_PARALLEL_CRAWLS", "1000"),
     ],
 )
 def test_a_bad_setting_stops_the_scheduler_before_its_first_cycle(
