@@ -17,10 +17,12 @@ import socket
 from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit
 
+from scrapy import exceptions as scrapy_exceptions
 from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware, RedirectMiddleware
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import HtmlResponse
 from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.error import TCPTimedOutError, TimeoutError
 
 from crawler.safety import (
     ALLOWED_SCHEMES,
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
 # even when they are private addresses
 PRIVATE_NETLOCS_META_KEY = "aptwatch_private_netlocs"
 SOURCE_META_KEY = "aptwatch_source"
+# meta key: set on a request whose source was given up while it waited for its download slot
+GIVEN_UP_META_KEY = "aptwatch_given_up"
 _CREDENTIAL_HEADERS = (b"Authorization", b"Cookie", b"Proxy-Authorization")
 
 
@@ -50,6 +54,91 @@ class PrivateNetworkBlocked(IgnoreRequest):
 
 class UnsafeRequest(IgnoreRequest):
     """A request the crawler never sends (a scheme other than http or https)."""
+
+
+def scrapy_errors(*names: str) -> tuple[type[BaseException], ...]:
+    # Scrapy >= 2.15 wraps Twisted's network errors in its own exception classes
+    return tuple(
+        error for name in names if (error := getattr(scrapy_exceptions, name, None)) is not None
+    )
+
+
+TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (
+    TimeoutError,
+    TCPTimedOutError,
+    *scrapy_errors("DownloadTimeoutError"),
+)
+
+
+class SourceGivenUp(IgnoreRequest):
+    """A request of a source this crawl stopped waiting for (its pages kept timing out)."""
+
+
+class GivenUpSourcesMiddleware:
+    """Gives a source up for the rest of a crawl once its downloads time out too many times in
+    a row. A host that accepts connections and never answers costs DOWNLOAD_TIMEOUT per page
+    (and again for the retry): for a feed of 100 pages, more than an hour in which the crawl,
+    and every source crawled with it, waits. Any answer, even an error status, resets the count.
+
+    Placed nearer the downloader than RetryMiddleware, it sees every timeout, retried or not.
+    Requests that already passed it wait in their site's download slot, which has no way to take
+    one back: those are made to fail at once (a tiny download timeout, no retry) and marked, so
+    the spider drops them quietly; later ones are refused here."""
+
+    def __init__(self, crawler: Crawler, limit: int) -> None:
+        self.crawler = crawler
+        self.limit = limit
+        self.timeouts_in_a_row: dict[str, int] = {}
+        self.given_up: set[str] = set()
+        self.in_downloader: dict[str, set[Request]] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        limit = crawler.settings.getint("APTWATCH_TIMEOUTS_BEFORE_GIVING_UP")
+        if limit <= 0:
+            raise NotConfigured
+        return cls(crawler, limit)
+
+    def process_request(self, request: Request) -> None:
+        source = request.meta.get(SOURCE_META_KEY)
+        if source is None:
+            return
+        if source in self.given_up:
+            raise SourceGivenUp("given up for this crawl")
+        self.in_downloader.setdefault(source, set()).add(request)
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        source = request.meta.get(SOURCE_META_KEY)
+        if source is not None:
+            self.in_downloader.get(source, set()).discard(request)
+            self.timeouts_in_a_row[source] = 0
+        return response
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        source = request.meta.get(SOURCE_META_KEY)
+        if source is None:
+            return
+        self.in_downloader.get(source, set()).discard(request)
+        if not isinstance(exception, TIMEOUT_ERRORS) or source in self.given_up:
+            return
+        in_a_row = self.timeouts_in_a_row.get(source, 0) + 1
+        self.timeouts_in_a_row[source] = in_a_row
+        if in_a_row >= self.limit:
+            self._give_up(source, in_a_row)
+
+    def _give_up(self, source: str, timeouts: int) -> None:
+        self.given_up.add(source)
+        for waiting in self.in_downloader.pop(source, set()):
+            waiting.meta.update(
+                {GIVEN_UP_META_KEY: True, "download_timeout": 0.001, "dont_retry": True}
+            )
+        record_error = getattr(self.crawler.spider, "record_error", None)
+        if record_error is not None:
+            record_error(
+                source,
+                f"gave up after {timeouts} downloads in a row timed out; the pages left are"
+                " fetched next crawl",
+            )
 
 
 class RequestSafetyMiddleware:

@@ -63,6 +63,10 @@ AUTOTHROTTLE_START_DELAY = 1.0
 AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 DOWNLOAD_TIMEOUT = 30
+# A source whose article pages time out this many times in a row is given up for the crawl (the
+# rest of its pages are fetched next time): a host that accepts connections and never answers
+# costs DOWNLOAD_TIMEOUT per page, with its retry, which for a feed of 100 pages is over an hour.
+APTWATCH_TIMEOUTS_BEFORE_GIVING_UP = 3
 DOWNLOAD_MAXSIZE = (
     APTWATCH_MAX_RESPONSE_BYTES
     if isinstance(APTWATCH_MAX_RESPONSE_BYTES, int)
@@ -103,6 +107,8 @@ DOWNLOADER_MIDDLEWARES = {
     # in the place of Scrapy's own, which warns at every start that REFERER_ENABLED is off
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
     "crawler.middlewares.NoRefererRedirectMiddleware": 600,
+    # nearer the downloader than RetryMiddleware (550), so it sees the timeouts retried too
+    "crawler.middlewares.GivenUpSourcesMiddleware": 560,
 }
 SPIDER_MIDDLEWARES = {
     # Listing pagination has its own limit (max_pages), so depth is never needed; tracking it

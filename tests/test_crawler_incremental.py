@@ -322,3 +322,54 @@ def test_an_error_page_served_in_place_of_a_stored_article_does_not_replace_it(
     assert error.endswith("kept the stored version")
     assert scalar_rows(db_url, "SELECT title FROM articles") == ["Alpha"]
     assert scalar_rows(db_url, "SELECT text FROM articles") == stored_text
+
+
+def test_a_source_whose_pages_stall_is_given_up_and_its_pages_come_next_crawl(
+    tmp_path: Path, local_site: LocalSite
+) -> None:
+    """A host that answers its feed but lets every article page hang held the crawl (and every
+    source crawled with it) for DOWNLOAD_TIMEOUT per page and again per retry: for 100 pages,
+    past the hour APTWATCH_CRAWL_TIMEOUT allows."""
+    site = local_site
+    stalled = [f"/stalled-{n}.html" for n in range(12)]
+    for path in stalled:
+        site.routes[path] = lambda handler: Response(200, article("Late", "Too late."), delay=3)
+    site.routes["/stalling.rss"] = Page(
+        feed(site, *[(path, SAME_TIME, None) for path in stalled]), "application/rss+xml"
+    )
+    site.routes["/fine.html"] = Page(article("Fine", "APT28 was behind the attack."))
+    # the same server under another name: a download slot of its own, as another site has
+    other = site.base_url.replace("127.0.0.1", "localhost")
+    site.routes["/fine.rss"] = Page(
+        feed(site, ("/fine.html", SAME_TIME, None)).replace(site.base_url.encode(), other.encode()),
+        "application/rss+xml",
+    )
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        f"""sources:
+  - {{name: Stalling, kind: feed, url: '{site.url("stalling.rss")}', allow_private_network: true}}
+  - {{name: Fine, kind: feed, url: '{other}/fine.rss', allow_private_network: true}}
+""",
+        encoding="utf-8",
+    )
+    db_url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    # a delay between requests, as in production: without one, Scrapy (2.19) lets every queued
+    # request of a site start at once, whatever CONCURRENT_REQUESTS_PER_DOMAIN says
+    settings = {**FAST, "DOWNLOAD_TIMEOUT": 1, "DOWNLOAD_DELAY": 0.01}
+
+    report = run_crawl(sources, db_url, settings=settings)
+
+    errors = report.source("Stalling").errors
+    assert "gave up after 3 downloads in a row timed out" in " ".join(errors)
+    # no page was waited for after those three (each would have cost the timeout twice, and
+    # failed with an "article ...: timed out" line of its own)
+    assert len(errors) == 1, errors
+    assert report.source("Fine").new_articles == 1  # the source crawled beside it is unaffected
+
+    # the host answers again: the feed is read in full and the pages left are fetched
+    for path in stalled:
+        site.routes[path] = Page(article("On time", f"Page {path} about ransomware."))
+    again = run_crawl(sources, db_url, settings=settings)
+
+    assert again.source("Stalling").errors == ()
+    assert again.source("Stalling").new_articles == 12

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import scrapy
-from scrapy import exceptions as scrapy_exceptions
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response, TextResponse
@@ -40,8 +39,6 @@ from twisted.internet.error import (
     ConnectError,
     ConnectionRefusedError,
     DNSLookupError,
-    TCPTimedOutError,
-    TimeoutError,
 )
 from twisted.python.failure import Failure
 from w3lib.url import safe_url_string
@@ -49,10 +46,14 @@ from w3lib.url import safe_url_string
 from crawler.feedparse import FeedEntry, FeedError, absolute_http_url, parse_feed, parse_sitemap
 from crawler.items import ArticlePage, SourceResult
 from crawler.middlewares import (
+    GIVEN_UP_META_KEY,
     PRIVATE_NETLOCS_META_KEY,
     SOURCE_META_KEY,
+    TIMEOUT_ERRORS,
     PrivateNetworkBlocked,
+    SourceGivenUp,
     UnsafeRequest,
+    scrapy_errors,
 )
 from crawler.safety import blocked_resolution, trusted_hosts
 from crawler.settings import APTWATCH_RECHECK_AFTER
@@ -89,29 +90,17 @@ def _answers_request(
     return answering
 
 
-def _scrapy_errors(*names: str) -> tuple[type[BaseException], ...]:
-    # Scrapy >= 2.15 wraps Twisted's network errors in its own exception classes
-    return tuple(
-        error for name in names if (error := getattr(scrapy_exceptions, name, None)) is not None
-    )
-
-
 _DNS_ERRORS: tuple[type[BaseException], ...] = (
     DNSLookupError,
-    *_scrapy_errors("CannotResolveHostError"),
-)
-_TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (
-    TimeoutError,
-    TCPTimedOutError,
-    *_scrapy_errors("DownloadTimeoutError"),
+    *scrapy_errors("CannotResolveHostError"),
 )
 _REFUSED_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionRefusedError,
-    *_scrapy_errors("DownloadConnectionRefusedError"),
+    *scrapy_errors("DownloadConnectionRefusedError"),
 )
 _CONNECT_ERRORS: tuple[type[BaseException], ...] = (
     ConnectError,
-    *_scrapy_errors("DownloadFailedError", "ResponseDataLossError", "DownloadCancelledError"),
+    *scrapy_errors("DownloadFailedError", "ResponseDataLossError", "DownloadCancelledError"),
 )
 ROBOTS_FORBIDDEN = "Forbidden by robots.txt"
 
@@ -158,7 +147,7 @@ def describe_failure(failure: Failure) -> str:
         return f"TLS handshake failed ({tls_reason})"
     if isinstance(error, _DNS_ERRORS):
         return "DNS lookup failed (host not found)"
-    if isinstance(error, _TIMEOUT_ERRORS):
+    if isinstance(error, TIMEOUT_ERRORS):
         return "timed out"
     if isinstance(error, _REFUSED_ERRORS):
         return "connection refused"
@@ -772,6 +761,11 @@ class FeedsSpider(scrapy.Spider):
     def on_source_error(self, failure: Failure) -> None:
         request: Request = failure.request  # type: ignore[attr-defined]
         source = self._source_of(request)
+        if isinstance(failure.value, SourceGivenUp) or request.meta.get(GIVEN_UP_META_KEY):
+            # said once, when the source was given up
+            self.stat(source.name, "given_up_pages")
+            self._work_done(source.name)
+            return
         error = failure.value
         status = error.response.status if isinstance(error, HttpError) and error.response else None
         first_url = _requested_url(request)
@@ -790,6 +784,11 @@ class FeedsSpider(scrapy.Spider):
             # the site asked crawlers to stay away from this page: respected, not a failure
             self.stat(source.name, "robots_forbidden")
             logger.info("source %r: skipped %s (robots.txt)", source.name, request.url)
+            self._work_done(source.name)
+            return
+        if isinstance(failure.value, SourceGivenUp) or request.meta.get(GIVEN_UP_META_KEY):
+            # said once, when the source was given up
+            self.stat(source.name, "given_up_pages")
             self._work_done(source.name)
             return
         self.record_error(source.name, f"article {_where(request)}: {describe_failure(failure)}")
