@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,7 +36,7 @@ from storage.records import (
     UrlState,
 )
 from storage.similarity import TextIdentity, text_identity, words, words_hash
-from storage.upsert import upsert_insert
+from storage.upsert import upsert_delivery, upsert_insert
 
 STANCES = frozenset({"asserted", "hedged", "negated"})
 # Which attribution an alert points at when a text holds several for one group.
@@ -626,44 +626,9 @@ def record_delivery(
     """
     _require_text(channel, "delivery channel", SHORT)
     _require_alert(session, alert_id)
-    now = clock.utcnow()
-    status = "sent" if ok else "failed"
-    last_error = None if ok else (error or "delivery failed without an error message")
-    insert = upsert_insert(session)
-    statement = insert(Delivery).values(
-        alert_id=alert_id,
-        channel=channel,
-        channel_label=channel_label,
-        status=status,
-        attempts=1,
-        last_error=last_error,
-        first_attempt_at=now,
-        last_attempt_at=now,
-        delivered_at=now if ok else None,
+    row = upsert_delivery(
+        session, Delivery, {"alert_id": alert_id}, channel, channel_label, ok, error
     )
-    excluded = statement.excluded
-    keep_sent: ColumnElement[str] = case((Delivery.status == "sent", "sent"), else_=excluded.status)
-    statement = statement.on_conflict_do_update(
-        index_elements=[Delivery.alert_id, Delivery.channel],
-        set_={
-            "channel_label": excluded.channel_label,
-            "status": keep_sent,
-            "attempts": Delivery.attempts + 1,
-            "last_error": excluded.last_error,
-            "last_attempt_at": excluded.last_attempt_at,
-            "delivered_at": func.coalesce(Delivery.delivered_at, excluded.delivered_at),
-        },
-    ).returning(
-        Delivery.alert_id,
-        Delivery.channel,
-        Delivery.channel_label,
-        Delivery.status,
-        Delivery.attempts,
-        Delivery.last_error,
-    )
-    row = session.execute(statement).one()
-    # The ORM identity map may hold a stale Delivery after a raw upsert.
-    session.expire_all()
     return DeliveryRecord(
         alert_id=row.alert_id,
         channel=row.channel,
