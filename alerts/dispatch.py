@@ -35,6 +35,7 @@ from alerts.render import (
     render_alert,
     render_digest,
 )
+from storage.health import operator_successful_channels, record_operator_delivery
 from storage.records import PendingAlert
 from storage.repository import (
     mark_alert_done,
@@ -261,19 +262,60 @@ def _operator_text(text: str) -> str:
     return break_mentions_and_tags("\n".join(lines))[:MAX_OPERATOR_BODY_CHARS]
 
 
-def send_operator_message(apprise_config: Path | None, title: str, body: str) -> tuple[int, int]:
-    """Send an operations message to the operator channels; returns how many accepted it, of
-    how many there are (none without an Apprise file or an operator channel)."""
+@dataclass(frozen=True)
+class OperatorReport:
+    """One sending of an operator message: ``sent`` and ``failed`` count the operator channels
+    tried now, ``channels`` all of them (those that already had the message included)."""
+
+    sent: int = 0
+    failed: int = 0
+    channels: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """Every operator channel has the message now (False when there is none)."""
+        return self.channels > 0 and self.failed == 0
+
+
+def send_operator_message(
+    session_factory: SessionFactory,
+    apprise_config: Path | None,
+    source_name: str,
+    failure_streak: int,
+    title: str,
+    body: str,
+) -> OperatorReport:
+    """Send the message about failure streak ``failure_streak`` of source ``source_name`` to each
+    operator channel that does not have it yet (none without an Apprise file or an operator
+    channel), recording every attempt as alert deliveries are: a channel that took it is never
+    sent it again, one that failed is sent it by the next call."""
     if apprise_config is None:
-        return 0, 0
+        return OperatorReport()
     channels = operator_channels(load_channels(apprise_config))
+    with session_factory() as session:
+        done = operator_successful_channels(session, source_name, failure_streak)
     safe_title = break_mentions_and_tags(one_line(title, 200))
     safe_body = _operator_text(body)
-    accepted = 0
+    sent = failed = 0
     for channel in channels:
-        result = channel.send(safe_title, safe_body, "text")
+        if channel.key in done:
+            continue
+        with _stops_held():
+            result = channel.send(safe_title, safe_body, "text")
+            with session_factory() as session:
+                record_operator_delivery(
+                    session,
+                    source_name,
+                    failure_streak,
+                    channel.key,
+                    channel.label,
+                    result.ok,
+                    result.error,
+                )
+                session.commit()
         if result.ok:
-            accepted += 1
+            sent += 1
         else:
+            failed += 1
             logger.warning("operator message to %s failed: %s", channel.label, result.error)
-    return accepted, len(channels)
+    return OperatorReport(sent=sent, failed=failed, channels=len(channels))

@@ -23,7 +23,9 @@ def failure_alert_threshold(environ: dict[str, str] | None = None) -> int:
 def record_crawl_health(config: Config, report: CrawlReport, out: TextIO) -> list[str]:
     """Store one run per source; alert the operator about sources failing too often in a row.
 
-    Returns the names of the sources the operator was told about in this call.
+    Each operator channel gets one message per failure streak: one that failed gets it at the
+    next recording, until it takes it. Returns the names of the sources some operator channel
+    (or, without one, the terminal) was told about in this call.
     """
     from alerts.dispatch import send_operator_message
     from aptwatch.commands import open_sessions
@@ -57,28 +59,34 @@ def record_crawl_health(config: Config, report: CrawlReport, out: TextIO) -> lis
         claimed = [h for h in failing if mark_operator_alerted(session, h.name, threshold)]
         session.commit()
     told: list[str] = []
-    try:
-        for health in claimed:
-            title = (
-                f"aptwatch: source '{health.name}' failed {health.consecutive_failures} times"
-                " in a row"
-            )
-            body = operator_body(health)
-            accepted, channels = send_operator_message(config.apprise_config, title, body)
-            if accepted < channels or not channels:
-                # no operator channel, or one failed: the terminal still hears about it
-                print(f"{title}\n{body}", file=out)
-            if accepted or not channels:
-                told.append(health.name)
-    finally:
-        # No operator channel took it (down, or the Apprise file broken by an edit): claimed
-        # again by the next recording rather than lost.
-        untold = [health.name for health in claimed if health.name not in told]
-        if untold:
-            with open_sessions(config.database_url) as sessions, sessions() as session:
-                for name in untold:
-                    unmark_operator_alerted(session, name)
-                session.commit()
+    complete: list[str] = []
+    with open_sessions(config.database_url) as sessions:
+        try:
+            for health in claimed:
+                title = (
+                    f"aptwatch: source '{health.name}' failed {health.consecutive_failures} times"
+                    " in a row"
+                )
+                body = operator_body(health)
+                sent = send_operator_message(
+                    sessions, config.apprise_config, health.name, health.failure_streak, title, body
+                )
+                if sent.failed or not sent.channels:
+                    # no operator channel, or one failed: the terminal still hears about it
+                    print(f"{title}\n{body}", file=out)
+                if sent.sent or not sent.channels:
+                    told.append(health.name)
+                if sent.complete or not sent.channels:
+                    complete.append(health.name)
+        finally:
+            # An operator channel does not have it yet (down, or the Apprise file broken by an
+            # edit): claimed again by the next recording, which sends it to that channel only.
+            unfinished = [health for health in claimed if health.name not in complete]
+            if unfinished:
+                with sessions() as session:
+                    for health in unfinished:
+                        unmark_operator_alerted(session, health.name, health.failure_streak)
+                    session.commit()
     return told
 
 

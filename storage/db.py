@@ -148,7 +148,7 @@ def alembic_config(url: str) -> Config:
 
 # The newest migration. Every crawl process checks the schema first; comparing this with the
 # stored revision costs one query instead of loading Alembic (a test keeps it equal to the head).
-SCHEMA_HEAD = "0003_ambiguous_name_candidates"
+SCHEMA_HEAD = "0004_operator_deliveries"
 # PostgreSQL advisory lock held while the schema is created or upgraded: processes that start
 # together on one database (two schedulers, a scheduler and a cron run) take turns, and the later
 # ones find the schema done. Any fixed 64-bit number works; this one spells "aptwatch".

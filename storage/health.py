@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from storage import clock
 from storage.errors import StorageError
-from storage.models import SHORT, CrawlLease, SourceHealthRow, SourceRun
-from storage.records import SourceHealth, SourceRunRecord
-from storage.upsert import upsert_insert
+from storage.models import SHORT, CrawlLease, OperatorDelivery, SourceHealthRow, SourceRun
+from storage.records import OperatorDeliveryRecord, SourceHealth, SourceRunRecord
+from storage.upsert import upsert_delivery, upsert_insert
 
 RUNS_KEPT_PER_SOURCE = 100
 MAX_ERROR_CHARS = 2000
@@ -59,6 +59,7 @@ def _health(row: SourceHealthRow) -> SourceHealth:
         consecutive_failures=row.consecutive_failures,
         operator_alerted_at=row.operator_alerted_at,
         operator_alerted_failures=row.operator_alerted_failures,
+        failure_streak=row.failure_streak,
     )
 
 
@@ -84,7 +85,8 @@ def record_source_run(
     """Record one crawl of source ``name`` and return its updated health.
 
     A success resets the failure streak (and with it the operator-alert mark); a failure counts
-    one more consecutive failure and keeps ``error`` (one line, capped) as the last error.
+    one more consecutive failure and keeps ``error`` (one line, capped) as the last error; the
+    first failure after a success starts a new streak (``failure_streak`` one more).
     """
     _require_name(name, "source name")
     _utc(started_at, f"start time of the run of {name!r}")
@@ -109,6 +111,7 @@ def record_source_run(
             new_articles=0,
             total_new_articles=0,
             consecutive_failures=0,
+            failure_streak=0,
         )
         .on_conflict_do_nothing(index_elements=[SourceHealthRow.name])
     )
@@ -127,6 +130,10 @@ def record_source_run(
         values["operator_alerted_failures"] = None
     else:
         values.update(last_error=message, last_error_at=finished_at)
+        values["failure_streak"] = case(
+            (SourceHealthRow.consecutive_failures == 0, SourceHealthRow.failure_streak + 1),
+            else_=SourceHealthRow.failure_streak,
+        )
     session.execute(
         update(SourceHealthRow)
         .where(SourceHealthRow.name == name)
@@ -224,11 +231,13 @@ def sources_needing_operator_alert(session: Session, threshold: int) -> list[Sou
 
 
 def mark_operator_alerted(session: Session, name: str, failures: int) -> bool:
-    """Note that an operator was told about source ``name`` failing ``failures`` times in a row.
+    """Claim the operator message about source ``name`` failing ``failures`` times in a row.
 
-    Returns False -- and changes nothing -- when this streak was already reported or has ended
-    (a success reset it, or it is shorter than ``failures``), so the caller that gets True is the
-    one that should send; a repeat or a late caller does not alert again. Commit before sending.
+    Returns False -- and changes nothing -- when this streak's message was already claimed or is
+    done, or the streak has ended (a success reset it, or it is shorter than ``failures``), so the
+    caller that gets True is the one that should send; a repeat or a late caller does not send
+    again. Commit before sending; once every operator channel has the message the claim stays,
+    otherwise :func:`unmark_operator_alerted` gives it up.
     """
     _require_name(name, "source name")
     if failures < 1:
@@ -248,15 +257,69 @@ def mark_operator_alerted(session: Session, name: str, failures: int) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-def unmark_operator_alerted(session: Session, name: str) -> None:
-    """Undo :func:`mark_operator_alerted` when no operator channel took the message, so that the
-    next caller of :func:`sources_needing_operator_alert` sends it again."""
+def unmark_operator_alerted(session: Session, name: str, failure_streak: int) -> None:
+    """Undo :func:`mark_operator_alerted` when an operator channel does not have the message of
+    streak ``failure_streak`` yet, so that the next caller of
+    :func:`sources_needing_operator_alert` sends it to that channel. A streak that has ended
+    meanwhile is left alone: the claim on the source may be a new streak's."""
     _require_name(name, "source name")
     session.execute(
         update(SourceHealthRow)
-        .where(SourceHealthRow.name == name)
+        .where(SourceHealthRow.name == name, SourceHealthRow.failure_streak == failure_streak)
         .values(operator_alerted_at=None, operator_alerted_failures=None)
         .execution_options(synchronize_session=False)
+    )
+
+
+def operator_successful_channels(session: Session, name: str, failure_streak: int) -> set[str]:
+    """Operator channels that took the message about streak ``failure_streak`` of source
+    ``name``; they must not be sent it again."""
+    query = select(OperatorDelivery.channel).where(
+        OperatorDelivery.source_name == name,
+        OperatorDelivery.failure_streak == failure_streak,
+        OperatorDelivery.status == "sent",
+    )
+    return set(session.scalars(query))
+
+
+def record_operator_delivery(
+    session: Session,
+    name: str,
+    failure_streak: int,
+    channel: str,
+    channel_label: str,
+    ok: bool,
+    error: str | None,
+) -> OperatorDeliveryRecord:
+    """Record one attempt to send an operator channel the message about streak
+    ``failure_streak`` of source ``name``, as :func:`storage.repository.record_delivery` does for
+    alerts (attempts count up; 'sent' stays 'sent'). The records of the source's earlier streaks
+    go: they can no longer change what is sent."""
+    _require_name(name, "source name")
+    _require_name(channel, "operator channel")
+    _count(failure_streak, "failure streak")
+    session.execute(
+        delete(OperatorDelivery).where(
+            OperatorDelivery.source_name == name, OperatorDelivery.failure_streak < failure_streak
+        )
+    )
+    row = upsert_delivery(
+        session,
+        OperatorDelivery,
+        {"source_name": name, "failure_streak": failure_streak},
+        channel,
+        channel_label,
+        ok,
+        error,
+    )
+    return OperatorDeliveryRecord(
+        source_name=row.source_name,
+        failure_streak=row.failure_streak,
+        channel=row.channel,
+        channel_label=row.channel_label,
+        status=row.status,
+        attempts=row.attempts,
+        last_error=row.last_error,
     )
 
 

@@ -272,7 +272,12 @@ class SourceHealthRow(Base):
     new_articles: Mapped[int] = mapped_column(Integer, default=0)
     total_new_articles: Mapped[int] = mapped_column(Integer, default=0)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
-    # Set when an operator was told about the current failure streak; cleared by a success.
+    # Which failure streak the source is in (or was in last): one more each time a failure follows
+    # a success. Operator deliveries are kept per streak, so that a delivery recorded late for an
+    # old streak can never count for a new one.
+    failure_streak: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set when every operator channel has the message about the current failure streak (or while
+    # one recorder is sending it, so that no other sends it too); cleared by a success.
     operator_alerted_at: Mapped[datetime | None]
     operator_alerted_failures: Mapped[int | None] = mapped_column(Integer)
 
@@ -282,6 +287,35 @@ class SourceHealthRow(Base):
             "AND consecutive_failures >= 0",
             name="counts",
         ),
+    )
+
+
+class OperatorDelivery(Base):
+    """The ``deliveries`` of operator messages: one row per (source, failure streak, channel).
+
+    A channel that failed gets the streak's message again at the next recording of source health;
+    one that took it ("sent") never gets it again in that streak.
+    """
+
+    __tablename__ = "operator_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # By name, as in source_health.
+    source_name: Mapped[str] = mapped_column(String(SHORT))
+    failure_streak: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(SHORT))
+    channel_label: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    first_attempt_at: Mapped[datetime] = mapped_column(default=_now)
+    last_attempt_at: Mapped[datetime] = mapped_column(default=_now)
+    delivered_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("source_name", "failure_streak", "channel"),
+        CheckConstraint("status IN ('sent', 'failed')", name="status"),
+        CheckConstraint("attempts >= 0", name="attempts"),
     )
 
 

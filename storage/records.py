@@ -174,9 +174,12 @@ class SourceHealth:
     new_articles: int  # in the last run
     total_new_articles: int
     consecutive_failures: int
-    # When an operator was alerted about the current failure streak (None: not yet, or healthy).
+    # When the operator channels were told about the current failure streak (None: not yet, not
+    # every channel took it yet, or healthy).
     operator_alerted_at: datetime | None
     operator_alerted_failures: int | None
+    # Numbers the source's failure streaks: the current one, or the last one if healthy.
+    failure_streak: int
 
     @property
     def failing(self) -> bool:
@@ -187,6 +190,19 @@ class SourceHealth:
         if threshold < 1:
             raise ValueError(f"operator alert threshold must be at least 1, got {threshold}")
         return self.consecutive_failures >= threshold and self.operator_alerted_at is None
+
+
+@dataclass(frozen=True)
+class OperatorDeliveryRecord:
+    """One operator channel's delivery of the message about one failure streak of a source."""
+
+    source_name: str
+    failure_streak: int
+    channel: str
+    channel_label: str
+    status: str
+    attempts: int
+    last_error: str | None
 
 
 @dataclass(frozen=True)

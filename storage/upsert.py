@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from storage import clock
 from storage.errors import StorageError
-from storage.models import Delivery
+from storage.models import Delivery, OperatorDelivery
 
 
 def upsert_insert(session: Session) -> Any:
@@ -26,7 +26,7 @@ def upsert_insert(session: Session) -> Any:
 
 def upsert_delivery(
     session: Session,
-    model: type[Delivery],
+    model: type[Delivery] | type[OperatorDelivery],
     message: dict[str, Any],
     channel: str,
     channel_label: str,
@@ -35,7 +35,7 @@ def upsert_delivery(
 ) -> Row[Any]:
     """Record one attempt to deliver ``message`` (the columns naming it) to ``channel``.
 
-    The rule of every delivery table: attempts count up, and a channel that once took the
+    The rule both delivery tables share: attempts count up, and a channel that once took the
     message stays 'sent' even if a later attempt fails (that failure is counted, its error kept).
     """
     now = clock.utcnow()

@@ -37,6 +37,8 @@ from storage import (
     ensure_source,
     make_engine,
     make_session_factory,
+    operator_successful_channels,
+    record_operator_delivery,
     store_article,
     upgrade_database,
 )
@@ -466,7 +468,7 @@ def test_many_pending_alerts_go_out_as_one_digest(
 
 
 def test_operator_messages_go_only_to_operator_and_untagged_channels(
-    tmp_path: Path, webhook: WebhookReceiver
+    tmp_path: Path, sessions: sessionmaker[Session], webhook: WebhookReceiver
 ) -> None:
     config = write_config(
         tmp_path,
@@ -477,9 +479,10 @@ def test_operator_messages_go_only_to_operator_and_untagged_channels(
     channels = load_channels(config)
     assert len(attribution_channels(channels)) == 2 and len(operator_channels(channels)) == 2
 
-    assert send_operator_message(
-        config, "Source failing", "feed https://x.example gave 500\n@here"
-    ) == (2, 2)
+    report = send_operator_message(
+        sessions, config, "CISA", 1, "Source failing", "feed https://x.example gave 500\n@here"
+    )
+    assert (report.sent, report.failed, report.channels, report.complete) == (2, 0, 2, True)
 
     assert webhook.received("soc") == []
     [ops] = webhook.received("ops")
@@ -488,11 +491,41 @@ def test_operator_messages_go_only_to_operator_and_untagged_channels(
     assert ops["message"] == "feed https://x.example gave 500\n@\u200bhere"
 
 
-def test_operator_message_failure_is_reported(tmp_path: Path, webhook: WebhookReceiver) -> None:
+def test_operator_message_failure_is_reported(
+    tmp_path: Path, sessions: sessionmaker[Session], webhook: WebhookReceiver
+) -> None:
     config = write_config(tmp_path, (webhook.apprise_url("ops"), "operator"))
     webhook.status = 500
 
-    assert send_operator_message(config, "Source failing", "details") == (0, 1)
+    report = send_operator_message(sessions, config, "CISA", 1, "Source failing", "details")
+
+    assert (report.sent, report.failed, report.channels, report.complete) == (0, 1, 1, False)
+
+
+def test_an_operator_message_goes_once_to_each_channel_that_took_it(
+    tmp_path: Path, any_db_sessions: sessionmaker[Session], webhook: WebhookReceiver
+) -> None:
+    config = write_config(
+        tmp_path, (webhook.apprise_url("pager"), "operator"), (webhook.apprise_url("mail"), None)
+    )
+    mail_key = next(c.key for c in load_channels(config) if "/mail" in c.label)
+
+    def send(streak: int) -> tuple[int, int, bool]:
+        report = send_operator_message(any_db_sessions, config, "CISA", streak, "failing", "x")
+        return report.sent, report.failed, report.complete
+
+    webhook.status = 500
+    assert send(1) == (0, 2, False)
+    webhook.status = 200
+    assert send(1) == (2, 0, True)
+    assert send(1) == (0, 0, True)  # both have it: nothing sent
+    assert send(2) == (2, 0, True)  # another streak is another message
+    assert [len(webhook.received(path)) for path in ("pager", "mail")] == [3, 3]
+    with any_db_sessions() as session:
+        assert operator_successful_channels(session, "CISA", 1) == set()  # pruned: history
+        assert len(operator_successful_channels(session, "CISA", 2)) == 2
+        record = record_operator_delivery(session, "CISA", 2, mail_key, "json://", False, "down")
+    assert (record.status, record.attempts, record.last_error) == ("sent", 2, "down")
 
 
 def test_smtp_rejection_is_recorded_without_the_password(

@@ -90,6 +90,36 @@ def test_an_operator_message_no_operator_channel_took_is_sent_again_later(
     assert "failed 4 times in a row" in ops.payloads[0]["title"]
 
 
+def test_each_operator_channel_gets_the_message_once_per_streak_even_if_another_took_it(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one operator channel down and another up, the one that was down never heard of the
+    failing source: the other's acceptance closed the streak's message for both."""
+    monkeypatch.setenv("APTWATCH_FAILURE_ALERT_AFTER", "2")
+    with webhook_receiver() as pager, webhook_receiver() as mail:
+        assert config.apprise_config is not None
+        config.apprise_config.write_text(
+            f"urls:\n  - {pager.url}:\n      - tag: operator\n"
+            f"  - {mail.url}:\n      - tag: operator\n",
+            encoding="utf-8",
+        )
+        mail.status = 500  # down when the streak reaches the threshold, and at the next crawl
+        told = [record_crawl_health(config, report(run), io.StringIO()) for run in range(3)]
+        mail.status = 200
+        told += [record_crawl_health(config, report(run), io.StringIO()) for run in range(3, 5)]
+
+        assert told == [[], ["Broken"], [], ["Broken"], []]
+        assert len(pager.posts) == 1  # took it at once, never sent it again
+        assert [post.status for post in mail.posts] == [500, 500, 200]  # until it took it
+        assert "failed 2 times in a row" in pager.payloads[0]["title"]
+
+        record_crawl_health(config, report(5, broken_fails=False), io.StringIO())
+        again = [record_crawl_health(config, report(6 + run), io.StringIO()) for run in range(3)]
+
+        assert again == [[], ["Broken"], []]  # a new streak is told to both again, once
+        assert (len(pager.payloads), len(mail.payloads)) == (2, 2)
+
+
 def test_sources_status_shows_each_source(config: Config, tmp_path: Path) -> None:
     sources = tmp_path / "sources.yaml"
     sources.write_text(

@@ -44,7 +44,7 @@ from storage import (
     url_states,
 )
 from storage import clock as storage_clock
-from storage.db import alembic_config
+from storage.db import SCHEMA_HEAD, alembic_config
 from storage.models import Alert, Article, Attribution, Base, GroupMention
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -186,8 +186,6 @@ def test_upgrade_creates_every_table_and_matches_the_models(db: Db) -> None:
 def test_the_schema_head_shortcut_names_the_newest_migration(db: Db) -> None:
     from alembic.script import ScriptDirectory
 
-    from storage.db import SCHEMA_HEAD, alembic_config
-
     assert ScriptDirectory.from_config(alembic_config(db.url)).get_current_head() == SCHEMA_HEAD
     with db.engine.connect() as connection:
         assert connection.scalar(text("SELECT version_num FROM alembic_version")) == SCHEMA_HEAD
@@ -213,7 +211,7 @@ def test_upgrading_twice_keeps_data_and_revision(db: Db) -> None:
 OLD_TIME = "'2025-02-01 08:00:00.000000'"  # as SQLite and PostgreSQL both read it
 
 
-def test_upgrading_from_the_previous_head_keeps_every_row_and_adds_no_candidates(
+def test_upgrading_from_0002_keeps_every_row_and_adds_no_candidates(
     database_url: str,
 ) -> None:
     engine = make_engine(database_url)
@@ -244,7 +242,7 @@ def test_upgrading_from_the_previous_head_keeps_every_row_and_adds_no_candidates
 
         with engine.connect() as connection:
             assert connection.scalar(text("SELECT version_num FROM alembic_version")) == (
-                "0003_ambiguous_name_candidates"
+                SCHEMA_HEAD
             )
         with make_session_factory(engine)() as session:
             (alert,) = undelivered_alerts(session)

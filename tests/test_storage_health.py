@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 import test_storage
-from test_storage import T0, Db, FrozenClock, run_concurrently
+from alembic import command
+from sqlalchemy import text
+from test_storage import OLD_TIME, T0, Db, FrozenClock, run_concurrently
 
 from storage import (
     StorageError,
@@ -19,13 +21,18 @@ from storage import (
     make_engine,
     make_session_factory,
     mark_operator_alerted,
+    operator_successful_channels,
+    record_operator_delivery,
     record_source_run,
     release_crawl_lease,
     source_health,
     source_runs,
     sources_needing_operator_alert,
+    unmark_operator_alerted,
+    upgrade_database,
 )
 from storage import health as storage_health
+from storage.db import alembic_config
 
 # Fixtures shared with test_storage (a database per backend, the pinned clock).
 database_url = test_storage.database_url
@@ -113,6 +120,66 @@ def test_an_operator_is_alerted_once_per_failure_streak(db: Db) -> None:
     for minute in range(5, 8):
         again = run(db, "DOJ", minute, False, error="timeout")
     assert again.needs_operator_alert(threshold)  # a new streak is a new alert
+
+
+def test_each_failure_streak_has_its_number_and_its_claim_is_given_up_for_it_only(db: Db) -> None:
+    assert run(db, "DOJ", 0, True).failure_streak == 0
+    first = [run(db, "DOJ", minute, False).failure_streak for minute in range(1, 4)]
+    with db.sessions() as session:
+        assert mark_operator_alerted(session, "DOJ", 3)
+        session.commit()
+    run(db, "DOJ", 4, True)
+    second = [run(db, "DOJ", minute, False).failure_streak for minute in range(5, 8)]
+    assert (first, second) == ([1, 1, 1], [2, 2, 2])
+    with db.sessions() as session:
+        assert mark_operator_alerted(session, "DOJ", 3)
+        # a sender of the first streak's message, late: the second streak's claim stays
+        unmark_operator_alerted(session, "DOJ", 1)
+        session.commit()
+        assert not mark_operator_alerted(session, "DOJ", 3)
+        unmark_operator_alerted(session, "DOJ", 2)
+        session.commit()
+        assert [h.name for h in sources_needing_operator_alert(session, 3)] == ["DOJ"]
+
+
+def test_upgrading_from_0003_keeps_health_and_sends_no_streak_again(database_url: str) -> None:
+    """A source whose operator was told before the upgrade (which channels took it was not
+    recorded then) is not told again; one not told yet is, and streaks count on from there."""
+    engine = make_engine(database_url)
+    config = alembic_config(database_url)
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0003_ambiguous_name_candidates")
+        with engine.begin() as connection:
+            for name, alerted in (("Told", OLD_TIME), ("Untold", "NULL")):
+                connection.execute(
+                    text(
+                        "INSERT INTO source_health (name, runs, last_error, entries_seen, "
+                        "new_articles, total_new_articles, consecutive_failures, "
+                        f"operator_alerted_at, operator_alerted_failures) VALUES ('{name}', 5, "
+                        f"'HTTP 500', 0, 0, 7, 4, {alerted}, 3)"
+                    )
+                )
+
+        upgrade_database(database_url)
+
+        sessions = make_session_factory(engine)
+        with sessions() as session:
+            told, untold = source_health(session)
+            assert (told.failure_streak, told.consecutive_failures, told.runs) == (0, 4, 5)
+            assert told.operator_alerted_at is not None
+            assert (untold.failure_streak, untold.operator_alerted_at) == (0, None)
+            assert [h.name for h in sources_needing_operator_alert(session, 3)] == ["Untold"]
+            record_operator_delivery(
+                session, "Untold", 0, "0123456789abcdef", "json://", True, None
+            )
+            session.commit()
+            assert operator_successful_channels(session, "Untold", 0) == {"0123456789abcdef"}
+        assert run(Db(database_url, engine, sessions), "Told", 1, True).failure_streak == 0
+        assert run(Db(database_url, engine, sessions), "Told", 2, False).failure_streak == 1
+    finally:
+        engine.dispose()
 
 
 def test_only_the_newest_runs_are_kept(db: Db, monkeypatch: pytest.MonkeyPatch) -> None:
