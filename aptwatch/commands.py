@@ -202,8 +202,13 @@ _DISPATCHING_HERE = threading.Lock()
 
 def send_alerts(config: Config, out: TextIO) -> DispatchReport:
     from alerts.dispatch import DispatchReport, dispatch
+    from storage import database_missing
 
     apprise_config = config.require_apprise_config()
+    if database_missing(config.database_url):
+        # nothing was ever stored there, so nothing to send: no empty database left behind
+        print(f"{no_database_yet(config)}: no alert to send", file=out)
+        return DispatchReport()
     upgrade_database(config)
     with (
         _DISPATCHING_HERE,
@@ -301,13 +306,23 @@ def check_sources(config: Config) -> list[str]:
     return check(config.require_sources_file())
 
 
+def no_database_yet(config: Config) -> str:
+    from storage import mask_url
+
+    return f"aptwatch: no database yet at {mask_url(config.database_url)}"
+
+
 def source_status(config: Config) -> str:
     """`aptwatch sources status`: last success, last error, entries, new articles, failures."""
     from aptwatch.health import format_source_status
     from crawler.sources import load_sources
-    from storage import source_health
+    from storage import database_missing, source_health
 
     configured = [source.name for source in load_sources(config.require_sources_file())]
+    if database_missing(config.database_url):
+        # read only: no empty database (and folder) left behind wherever the URL points
+        never_run = format_source_status([], configured)
+        return f"{never_run}\n{no_database_yet(config)}: nothing crawled yet"
     upgrade_database(config)
     with open_sessions(config.database_url) as sessions, sessions() as session:
         healths = source_health(session)

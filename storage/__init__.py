@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "storage.db": (
         "check_database",
+        "database_missing",
         "make_engine",
         "make_session_factory",
         "mask_url",
@@ -78,6 +79,7 @@ __all__ = sorted(_EXPORTED_FROM)
 if TYPE_CHECKING:  # the same names, for type checkers
     from storage.db import (
         check_database,
+        database_missing,
         make_engine,
         make_session_factory,
         mask_url,

@@ -51,6 +51,19 @@ def _sqlite_file(parsed: URL) -> Path | None:
     return Path(database)
 
 
+def database_missing(url: str) -> bool:
+    """True when ``url`` names a SQLite file that does not exist yet (its folder may not either).
+
+    Creates nothing, unlike :func:`make_engine`: a command that only reads can tell "nothing
+    stored yet" without leaving an empty database, and its folder, wherever a URL points.
+    """
+    parsed = _parse_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False  # a server's database is there or not; connecting says which
+    sqlite_path = _sqlite_file(parsed)
+    return sqlite_path is not None and not sqlite_path.exists()
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets foreign keys, WAL, a busy timeout, real transactions."""
     parsed = _parse_url(url)

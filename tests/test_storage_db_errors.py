@@ -52,6 +52,32 @@ def test_a_schema_made_by_a_newer_aptwatch_is_named(database_url: str) -> None:
         assert len(output.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("folder", ["var", "var/not/made/yet"])
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [(["sources", "status"], "nothing crawled yet"), (["alerts", "send"], "no alert to send")],
+)
+def test_a_command_that_reads_leaves_no_database_where_there_is_none(
+    tmp_path: Path, folder: str, command: list[str], says: str
+) -> None:
+    """`sources status` (and `alerts send`) with a SQLite database whose folder did not exist
+    made the folder and an empty database there: a mistyped URL left them behind."""
+    (tmp_path / "var").mkdir()
+    database = tmp_path / folder / "aptwatch.db"
+    url = f"sqlite:///{database}"
+    sources = tmp_path / "sources.yaml"
+    sources.write_text("sources:\n  - {name: A, kind: feed, url: 'https://a.example/rss'}\n")
+    options = ["--sources", str(sources)] if command[0] == "sources" else []
+
+    code, output = cli(*command, "--database-url", url, *options)
+
+    assert code == 0, output
+    assert list((tmp_path / "var").iterdir()) == []  # neither the database nor its folder
+    assert f"aptwatch: no database yet at {url}: {says}" in output.splitlines()
+    if command[0] == "sources":
+        assert output.splitlines()[2].split() == ["A", "never", "run", "-", "-", "-", "-"]
+
+
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:"])
 def test_an_in_memory_database_is_refused(url: str) -> None:
     with pytest.raises(DatabaseError, match="in-memory SQLite database"):
