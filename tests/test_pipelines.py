@@ -232,7 +232,7 @@ def test_pool_stops_a_stuck_worker_and_keeps_serving() -> None:
         await pool.start()
         try:
             jobs = [innocent[0], hanging, innocent[1]]
-            results = await asyncio.gather(
+            results: list[object] = await asyncio.gather(
                 *(pool.analyse(job) for job in jobs), return_exceptions=True
             )
             results.append(await pool.analyse(innocent[0]))
@@ -304,7 +304,7 @@ def test_pool_isolates_the_culprit_and_stops_its_workers_on_close() -> None:
         try:
             assert len(multiprocessing.active_children()) >= 2
             jobs = [innocent[0], killer, innocent[1], innocent[2]]
-            results = await asyncio.gather(
+            results: list[object] = await asyncio.gather(
                 *(pool.analyse(job) for job in jobs), return_exceptions=True
             )
             # the pool still works after the crash
