@@ -114,10 +114,10 @@ def crawl(
     from crawler.run import CrawlError, CrawlReport, SourceReport, run_crawl
     from crawler.sources import load_sources
 
-    check_run_settings(config)
     sources_file = config.require_sources_file()
-    # a bad sources file fails here, before anything is fetched
+    # a bad sources file fails here, before anything is fetched (or a database folder is made)
     enabled = [source.name for source in load_sources(sources_file) if source.enabled]
+    check_run_settings(config)
     upgrade_database(config)
     # The per-source summary says what went wrong; Scrapy's INFO chatter is opt-in.
     settings = {

@@ -290,11 +290,11 @@ def run_forever(
     from aptwatch.commands import check_alert_settings, check_run_settings, crawl_and_alert
 
     stop = stop or threading.Event()
+    watch = SourcesWatch(config.require_sources_file())
+    intervals = watch.intervals()  # first: a bad file makes no database folder
     check_run_settings(config)
     check_alert_settings(config)
     most_at_once = parallel_crawls()
-    watch = SourcesWatch(config.require_sources_file())
-    intervals = watch.intervals()
     if not intervals:
         # as a one-pass run says; an edit that disables every source later only pauses
         from crawler.sources import SourcesError

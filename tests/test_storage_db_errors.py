@@ -78,6 +78,22 @@ def test_a_command_that_reads_leaves_no_database_where_there_is_none(
         assert output.splitlines()[2].split() == ["A", "never", "run", "-", "-", "-", "-"]
 
 
+@pytest.mark.parametrize("command", [["crawl"], ["run"], ["run", "--forever"]])
+def test_a_bad_sources_file_leaves_no_database_folder_behind(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """The settings check made the SQLite database's folder before the sources file was read."""
+    sources = tmp_path / "sources.yaml"
+    sources.write_text("sources:\n  - {name: A, kind: fed}\n")
+    url = f"sqlite:///{tmp_path / 'var' / 'aptwatch.db'}"
+
+    code, output = cli(*command, "--database-url", url, "--sources", str(sources))
+
+    assert code == 2, output
+    assert "kind" in output
+    assert not (tmp_path / "var").exists()
+
+
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:"])
 def test_an_in_memory_database_is_refused(url: str) -> None:
     with pytest.raises(DatabaseError, match="in-memory SQLite database"):
