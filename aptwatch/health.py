@@ -4,12 +4,14 @@ keeps failing (once per failure streak, through the Apprise channels tagged `ope
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TextIO
 
 from aptwatch.config import Config, env_count
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from crawler.run import CrawlReport
     from storage.records import SourceHealth
 
@@ -18,6 +20,39 @@ DEFAULT_FAILURE_ALERT_AFTER = 3
 
 def failure_alert_threshold(environ: dict[str, str] | None = None) -> int:
     return env_count("APTWATCH_FAILURE_ALERT_AFTER", DEFAULT_FAILURE_ALERT_AFTER, environ)
+
+
+# Longer than a send to every operator channel can take (Apprise gives each one its timeout):
+# a claim older than this that some operator channel still lacks belongs to an aptwatch that
+# died (SIGKILL, OOM, power cut) between claiming the message and sending it.
+OPERATOR_CLAIM_TTL = timedelta(minutes=10)
+
+
+def _release_abandoned_claims(config: Config, session: Session) -> None:
+    """Release the claims of dead aptwatches, so this recording sends their messages to the
+    operator channels that lack them: the message of that failure streak was lost otherwise."""
+    from alerts.channels import AlertConfigError, load_channels, operator_channels
+    from storage import (
+        operator_claims_older_than,
+        operator_successful_channels,
+        unmark_operator_alerted,
+    )
+
+    if config.apprise_config is None:
+        return  # the terminal was told when the claim was made, or no one could be
+    claims = operator_claims_older_than(session, OPERATOR_CLAIM_TTL)
+    if not claims:
+        return
+    try:
+        channels = operator_channels(load_channels(config.apprise_config))
+    except AlertConfigError:
+        return  # an edit in progress; the claims are looked at again next time
+    wanted = {channel.key for channel in channels}
+    for health in claims:
+        done = operator_successful_channels(session, health.name, health.failure_streak)
+        if wanted - done:
+            unmark_operator_alerted(session, health.name, health.failure_streak)
+    session.commit()
 
 
 def record_crawl_health(config: Config, report: CrawlReport, out: TextIO) -> list[str]:
@@ -54,6 +89,7 @@ def record_crawl_health(config: Config, report: CrawlReport, out: TextIO) -> lis
                 new_articles=source.new_articles,
             )
         session.commit()
+        _release_abandoned_claims(config, session)
         failing = sources_needing_operator_alert(session, threshold)
         # Claimed (and committed) before sending: a second scheduler never repeats the message.
         claimed = [h for h in failing if mark_operator_alerted(session, h.name, threshold)]

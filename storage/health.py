@@ -230,6 +230,21 @@ def sources_needing_operator_alert(session: Session, threshold: int) -> list[Sou
     return [_health(row) for row in rows]
 
 
+def operator_claims_older_than(session: Session, age: timedelta) -> list[SourceHealth]:
+    """Sources still failing whose operator message was claimed more than ``age`` ago: done, or
+    claimed by an aptwatch that died before it could send (the caller tells which)."""
+    cutoff = clock.utcnow() - age
+    rows = session.scalars(
+        select(SourceHealthRow)
+        .where(
+            SourceHealthRow.consecutive_failures > 0,
+            SourceHealthRow.operator_alerted_at < cutoff,
+        )
+        .order_by(SourceHealthRow.name)
+    )
+    return [_health(row) for row in rows]
+
+
 def mark_operator_alerted(session: Session, name: str, failures: int) -> bool:
     """Claim the operator message about source ``name`` failing ``failures`` times in a row.
 

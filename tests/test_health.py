@@ -120,6 +120,51 @@ def test_each_operator_channel_gets_the_message_once_per_streak_even_if_another_
         assert (len(pager.payloads), len(mail.payloads)) == (2, 2)
 
 
+def test_an_operator_message_claimed_by_an_aptwatch_that_died_is_sent_by_a_later_one(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An aptwatch killed (SIGKILL, OOM, a power cut) between claiming a source's operator message
+    and sending it left the claim behind: nobody ever sent that failure streak's message."""
+    from aptwatch.commands import open_sessions
+    from storage import clock as storage_clock
+    from storage import mark_operator_alerted, record_source_run
+
+    monkeypatch.setenv("APTWATCH_FAILURE_ALERT_AFTER", "2")
+    with webhook_receiver() as ops:
+        assert config.apprise_config is not None
+        config.apprise_config.write_text(
+            f"urls:\n  - {ops.url}:\n      - tag: operator\n", encoding="utf-8"
+        )
+        record_crawl_health(config, report(0), io.StringIO())
+        # the second failure, recorded by an aptwatch that claims the message and dies
+        with open_sessions(config.database_url) as sessions, sessions() as session:
+            at = START + timedelta(hours=1)
+            record_source_run(
+                session,
+                "Broken",
+                started_at=at,
+                finished_at=at,
+                ok=False,
+                error="x",
+                entries=0,
+                new_articles=0,
+            )
+            session.commit()
+            assert mark_operator_alerted(session, "Broken", 2)
+            session.commit()
+
+        told = [record_crawl_health(config, report(2), io.StringIO())]
+        assert ops.posts == []  # a fresh claim: its aptwatch may be sending right now
+
+        later = datetime.now(UTC) + timedelta(minutes=11)
+        monkeypatch.setattr(storage_clock, "utcnow", lambda: later)
+        told += [record_crawl_health(config, report(run), io.StringIO()) for run in (3, 4)]
+
+    assert told == [[], ["Broken"], []]
+    assert len(ops.payloads) == 1
+    assert "failed 4 times in a row" in ops.payloads[0]["title"]
+
+
 def test_sources_status_shows_each_source(config: Config, tmp_path: Path) -> None:
     sources = tmp_path / "sources.yaml"
     sources.write_text(
