@@ -176,11 +176,10 @@ class Alert(Base):
     )
 
 
-class Delivery(Base):
-    __tablename__ = "deliveries"
+class DeliveryColumns:
+    """What is recorded of sending one message to one channel, for alerts and operator messages
+    alike (``storage.upsert.upsert_delivery`` writes both the same way)."""
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(SHORT))
     channel_label: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
@@ -189,6 +188,13 @@ class Delivery(Base):
     first_attempt_at: Mapped[datetime] = mapped_column(default=_now)
     last_attempt_at: Mapped[datetime] = mapped_column(default=_now)
     delivered_at: Mapped[datetime | None]
+
+
+class Delivery(DeliveryColumns, Base):
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
 
     __table_args__ = (
         UniqueConstraint("alert_id", "channel"),
@@ -290,7 +296,7 @@ class SourceHealthRow(Base):
     )
 
 
-class OperatorDelivery(Base):
+class OperatorDelivery(DeliveryColumns, Base):
     """The ``deliveries`` of operator messages: one row per (source, failure streak, channel).
 
     A channel that failed gets the streak's message again at the next recording of source health;
@@ -303,14 +309,6 @@ class OperatorDelivery(Base):
     # By name, as in source_health.
     source_name: Mapped[str] = mapped_column(String(SHORT))
     failure_streak: Mapped[int] = mapped_column(Integer)
-    channel: Mapped[str] = mapped_column(String(SHORT))
-    channel_label: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    first_attempt_at: Mapped[datetime] = mapped_column(default=_now)
-    last_attempt_at: Mapped[datetime] = mapped_column(default=_now)
-    delivered_at: Mapped[datetime | None]
 
     __table_args__ = (
         UniqueConstraint("source_name", "failure_streak", "channel"),
