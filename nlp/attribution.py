@@ -1506,7 +1506,9 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
             compound = lower[index - 1 : index] == ["-"] and lower[index - 2 : index - 1] != [
                 "spear"
             ]
-            noun = index > 0 and (lower[index - 1] in NOUN_MARKERS or compound)
+            noun = index > 0 and (
+                (lower[index - 1] in NOUN_MARKERS and not _relative_deed(lower, index)) or compound
+            )
             # "APT41, a Chinese group that targets healthcare": a profile, not an event
             habitual = _habitual_description(lower, index)
             # "Charming Kitten, which works for Iran's IRGC, targeted ...": an aside after the
@@ -1563,6 +1565,30 @@ def _likeness_after(lower: list[str], end: int) -> bool:
         lower[end : end + 1] == ["-"]
         and lower[end + 1 : end + 2] != []
         and (lower[end + 1] in LIKENESS_SUFFIXES)
+    )
+
+
+# Nouns for an actor that a relative clause describes: "the actor that compromised ...".
+RELATIVE_HEADS = GROUP_NOUNS | frozenset(
+    """groups gangs actors crews teams operators unit units cluster outfit collective persona
+    one""".split()  # noqa: SIM905
+)
+# Past forms of deeds that do not end in "-ed".
+IRREGULAR_PAST_DEEDS = frozenset(
+    "stole broke hit struck sent spread ran hid sought began".split()  # noqa: SIM905
+)
+
+
+def _relative_deed(lower: list[str], trigger: int) -> bool:
+    """'named Laundry Bear as the actor that compromised police data', 'the gang that extorted
+    companies': "that" there is a relative pronoun and the past deed after it a verb, not the
+    demonstrative of a noun ("that attack", "that leak")."""
+    word = lower[trigger]
+    return (
+        lower[trigger - 1 : trigger] == ["that"]
+        and lower[trigger - 2 : trigger - 1] != []
+        and lower[trigger - 2] in RELATIVE_HEADS
+        and (word.endswith("ed") or word in IRREGULAR_PAST_DEEDS)
     )
 
 

@@ -1688,3 +1688,26 @@ def test_a_record_then_a_contrast_without_news_is_background(nlp: Language) -> N
         "behind this heist."
     )
     assert analyze(nlp, text).attributions == []
+
+
+# Third audit round: wordings of 2024-2026 news, statements and vendor blogs.
+
+
+@pytest.mark.parametrize(
+    ("text", "group_id"),
+    [
+        (
+            "Norway's police service identified APT31 as the actor that breached the "
+            "parliament's mail servers.",
+            "G0128",
+        ),
+        ("The Treasury named Evil Corp as the gang that stole the bank credentials.", "G0119"),
+    ],
+)
+def test_a_deed_in_a_relative_clause_after_that_is_a_verb(
+    nlp: Language, text: str, group_id: str
+) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.group_id, attribution.stance) == (group_id, "asserted")
+    # "that" before a noun is still the demonstrative: no deed
+    assert analyze(nlp, "APT31 is named in that breached-systems list.").attributions == []
