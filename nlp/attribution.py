@@ -513,7 +513,9 @@ REPORTING_VERBS = (
     "was\\s+confident|are\\s+confident|were\\s+confident|denied|denies|dismissed|rejected|"
     "ruled\\s+out|rules\\s+out|detailed|details|documented|documents|investigated|"
     "analy[sz]ed|described|describes|unveiled|unmasked|unsealed|imposed|issued|pinned|pins|"
-    "designated|designates"
+    "designated|designates|connected|connects|"
+    # "German authorities held APT28 responsible for ..."
+    "(?:held|holds|hold)\\s+(?:[\\w'\u2019-]+\\s+){1,5}?responsible"
 )
 # The same claims as present participles: "cited an agency attributing the attack to APT28".
 REPORTING_PARTICIPLES = (
@@ -527,7 +529,7 @@ ATTRIBUTOR_HEADS = (
     "sources|vendor|administration|prosecutor|court|commission|bureau|directorate|command|"
     "organisations|organizations|expert|analyst|secretary|investigation|inquiry|assessment|"
     # "the NSA, NCSC and partners said", "The indictment says", "a joint advisory warned"
-    "partners|allies|indictment|complaint|advisory"
+    "partners|allies|indictment|complaint|advisory|cabinet|regulator|watchdog"
 )
 # Heads that only say what kind of speaker a named organisation is: "Mandiant researchers",
 # "a Trend Micro report" name Mandiant and Trend Micro.
@@ -582,9 +584,14 @@ ACCORDING_TO = re.compile(
 # "was accused by multiple security companies, the DHS and the FBI of ..."
 PASSIVE_AGENT = re.compile(
     r"\b(?:accused|blamed|attributed|linked|tied|named|identified|charged|indicted|sanctioned|"
-    r"traced|exposed|detected|tracked|discovered|uncovered|reported|disclosed)\s+by\s+"
+    r"traced|exposed|detected|tracked|discovered|uncovered|reported|disclosed|documented|observed|"
+    r"spotted|detailed|described|analy[sz]ed|investigated)\s+"
+    # "was documented this week by AhnLab"
+    r"(?:(?:this|last|earlier\s+this)\s+(?:week|month|year|spring|summer|autumn|fall|winter)\s+|"
+    r"(?:earlier|recently|first|publicly)\s+)?by\s+"
     r"(?P<who>(?:(?:[Tt]he|[Aa]n?)\s+)?(?:(?:[\w.&'\u2019-]+),?\s+){0,9}?[\w.&'\u2019-]+)"
-    r"(?=\s*(?:[;:()]|\.(?:\s|$)|$)|\s+(?:of|as|to|in|for|on|after|last|this|with|and\s+(?:is|was))\b)"
+    r"(?=\s*(?:[;:()]|\.(?:\s|$)|$)|\s+(?:of|as|to|in|for|on|after|last|this|with|and\s+(?:is|was))\b"
+    r"|,\s+(?:which|who)\b)"
 )
 # "The attack was attributed to APT31 by the Czech government."
 PASSIVE_AGENT_AFTER_GROUP = re.compile(
@@ -593,11 +600,13 @@ PASSIVE_AGENT_AFTER_GROUP = re.compile(
     r"(?P<who>(?:(?:[Tt]he|[Aa]n?)\s+)?(?:(?:[\w.&'\u2019-]+),?\s+){0,9}?[\w.&'\u2019-]+)"
     r"(?=\s*(?:[,;:()]|\.(?:\s|$)|$)|\s+(?:of|as|in|for|on|after|last|this|with)\b)"
 )
+# The subject of a reporting verb; two of the adverbs and auxiliaries listed may stand between
+# them ("has publicly named", "has formally accused").
 SUBJECT_SPEAKER = re.compile(
     rf"(?:^|[,;:\u201c\"(]\s*|\b(?:and|but|as|while|after|when|that|which|cited|citing|quoted|"
     rf"quoting|Meanwhile|However|Last\s+\w+|Earlier|Today|Now)\s+)(?P<who>{_ATTRIBUTOR})\s+"
     rf"(?:has\s+|have\s+|had\s+|also\s+|now\s+|publicly\s+|formally\s+|officially\s+|strongly\s+|"
-    rf"previously\s+|later\s+|first\s+|recently\s+|earlier\s+|(?:on|last)\s+\w+\s+)?"
+    rf"previously\s+|later\s+|first\s+|recently\s+|earlier\s+|(?:on|last)\s+\w+\s+){{0,2}}"
     rf"(?:{REPORTING_VERBS}|{REPORTING_PARTICIPLES})\b"
 )
 # "Germany summoned the Russian ambassador after concluding that APT28 was behind ...": the
@@ -1730,6 +1739,11 @@ def _stance(lower: list[str], mention: int, trigger: int, positions: list[tuple[
 
 
 RELATIVE_PRONOUNS = frozenset({"who", "whom", "whose"})
+CONJUNCTIONS = frozenset(
+    "if unless although though because whereas once until whether so".split()  # noqa: SIM905
+)
+# An adverb opening a sentence ("Initially", "Separately", "Reportedly"); not "Italy".
+_ADVERB = re.compile(r"[a-z]+(?:al|ent|ant|ive|ous|ful|ate|ed|ic|ar|ible|able|ing|ess)ly")
 
 
 def _clean_attributor(raw: str, aliases: list[str]) -> str | None:
@@ -1737,7 +1751,11 @@ def _clean_attributor(raw: str, aliases: list[str]) -> str | None:
     if who.endswith(".") and "." not in who.split()[-1][:-1]:
         who = who[:-1]  # the sentence's period, not an abbreviation such as "U.S."
     who = re.sub(
-        r"^(?:and|but|as|while|after|when|that|which|cited|citing|quoted|quoting)\s+", "", who
+        r"^(?:and|but|as|while|after|when|that|which|cited|citing|quoted|quoting|although|though|"
+        r"because|whereas)\s+",
+        "",
+        who,
+        flags=re.IGNORECASE,
     )
     # "a group that Mandiant researchers have attributed": the speaker is the relative clause's
     who = re.sub(r"^.*\s(?:that|which)\s+(?=\S)", "", who)
@@ -1745,6 +1763,8 @@ def _clean_attributor(raw: str, aliases: list[str]) -> str | None:
         # "it", "In a report published today" (an adverbial, not a speaker), "whom Microsoft
         # tracks as" (a naming, not a claim)
         return None
+    if len(who.split()) == 1 and (who.lower() in CONJUNCTIONS or _ADVERB.fullmatch(who.lower())):
+        return None  # "If confirmed, ...", "Initially blamed on ...": an opening word, no speaker
     words = who.split()
     if all(word.lower() in {"the", "a", "an"} for word in words):
         return None  # "The suspected ... group": an adjective read as a verb
@@ -1872,6 +1892,7 @@ ATTRIBUTING_VERBS = frozenset(
 
 
 def _attributor(sentence: str, aliases: list[str]) -> str | None:
+    namer: str | None = None
     for pattern in (
         ACCORDING_TO,
         QUOTE_SPEAKER,
@@ -1896,9 +1917,13 @@ def _attributor(sentence: str, aliases: list[str]) -> str | None:
             if not _participle(sentence, match)
             and (who := _clean_attributor(match.group("who"), aliases))
         ]
-        if found:
-            return next((who for who, verb in found if verb in ATTRIBUTING_VERBS), found[0][0])
-    return None
+        # "which Microsoft calls Cadet Blizzard": who names the group speaks only if nobody else
+        # in the sentence does
+        claims = [(who, verb) for who, verb in found if verb not in NAMING_VERBS]
+        if claims:
+            return next((who for who, verb in claims if verb in ATTRIBUTING_VERBS), claims[0][0])
+        namer = namer or next((who for who, _ in found), None)
+    return namer
 
 
 # Claim verbs that, right before a preposition, are participles describing the noun before them:
@@ -1918,6 +1943,10 @@ def _participle(sentence: str, match: re.Match[str]) -> bool:
         and words[-2:-1] not in (["has"], ["have"], ["had"])
         and bool(PARTICIPLE_FOLLOWERS.match(sentence, match.end()))
     )
+
+
+# Verbs that give the group a name ("which Microsoft calls Cadet Blizzard"), not a claim.
+NAMING_VERBS = frozenset("calls called tracks tracked dubs dubbed".split())  # noqa: SIM905
 
 
 # "the NSA, FBI and CISA said": the names before the last two of a list of speakers.
@@ -1941,7 +1970,8 @@ AFFILIATION = re.compile(
 
 
 def _affiliation(sentence: str, match: re.Match[str]) -> str | None:
-    if match.re not in (INVERTED_SPEAKER, INVERTED_CLAUSE_SPEAKER, LEADING_SPEAKER):
+    # "Jane Roe, director of GCHQ, said": the aside of ASIDE_SPEAKER gives the post too
+    if match.re not in (INVERTED_SPEAKER, INVERTED_CLAUSE_SPEAKER, LEADING_SPEAKER, ASIDE_SPEAKER):
         return None
     affiliation = AFFILIATION.match(sentence, match.end("who"))
     if affiliation is None:

@@ -1711,3 +1711,59 @@ def test_a_deed_in_a_relative_clause_after_that_is_a_verb(
     assert (attribution.group_id, attribution.stance) == (group_id, "asserted")
     # "that" before a noun is still the demonstrative: no deed
     assert analyze(nlp, "APT31 is named in that breached-systems list.").attributions == []
+
+
+@pytest.mark.parametrize(
+    ("text", "attributor"),
+    [
+        # two adverbs or auxiliaries before the verb
+        (
+            "The Foreign Office has formally accused APT29 of breaching the embassy.",
+            "The Foreign Office",
+        ),
+        # a conjunction is no part of the speaker
+        (
+            "The implant was new, although Symantec found that Gamaredon had deployed it.",
+            "Symantec",
+        ),
+        # who names the group is not who claims, when someone else speaks
+        (
+            "GRU Unit 74455, which Google calls APT44, wiped the servers of a Polish dam, the "
+            "Polish government said.",
+            "the Polish government",
+        ),
+        # the organisation of a speaker introduced by an aside with a post
+        (
+            "Paul Chichester, operations director of the NCSC, said Star Blizzard phished "
+            "British MPs.",
+            "the NCSC",
+        ),
+        # "held ... responsible", "connected", and a passive agent after a time adverbial
+        (
+            "The Dutch cabinet held Laundry Bear responsible for the police breach.",
+            "The Dutch cabinet",
+        ),
+        ("Cisco Talos connected the router intrusions to Velvet Ant.", "Cisco Talos"),
+        (
+            "A new APT37 campaign was detailed last week by Genians, which found it planting "
+            "backdoors.",
+            "Genians",
+        ),
+    ],
+)
+def test_claimants_in_more_wordings(nlp: Language, text: str, attributor: str) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.attributed_by == attributor
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "If confirmed, the theft would be the first known APT41 intrusion at a Dutch hospital.",
+        "Initially pinned on APT41 hackers, the outage at the ministry was later traced to a "
+        "contractor.",
+    ],
+)
+def test_an_opening_conjunction_or_adverb_is_no_claimant(nlp: Language, text: str) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.attributed_by is None
