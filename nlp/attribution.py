@@ -67,6 +67,11 @@ STRONG_TRIGGERS = frozenset(
         "culprit",
         "culprits",
         "handiwork",
+        # "the breach was ascribed to Void Blizzard"
+        "ascribed",
+        "ascribe",
+        "ascribes",
+        "ascribing",
     ]
 )
 LINK_TRIGGERS = frozenset(
@@ -90,10 +95,18 @@ LINK_TRIGGERS = frozenset(
         "pin",
         "pins",
         "pinning",
+        # "the leak did not originate with APT35"
+        "originated",
+        "originate",
+        "originates",
     ]
 )
+# The noun of the claim: "the attribution of the intrusion to Scattered Spider" (the group after
+# "to"; "attribution remains difficult" claims nothing).
+ATTRIBUTION_NOUNS = frozenset(["attribution", "attributions"])
 # "pinned the heist on Lazarus": the words that tie the object to the group after its verb.
 LINK_PREPOSITIONS = frozenset(["to", "with"])
+TO = frozenset(["to"])
 PIN_WORDS = frozenset(["pinned", "pin", "pins", "pinning"])
 # How far a long object may push the group from its link word ("linked the campaign against
 # Taiwanese chip makers to RedJuliett"), when the group follows the preposition directly.
@@ -147,6 +160,24 @@ WITHHOLDING = re.compile(
     r"(?:\b(?:declin|refus|reluctan|unwilling|hesita)\w*|\byet|\btoo (?:early|soon)|\bpremature)"
     r" to(?: \w+ly)?$"
     r"|\bshort of(?: \w+ly)?$|\bwithout(?: \w+ly)?$"
+    # "cautioned against blaming", "warned against attributing"
+    r"|\bagainst(?: \w+ly)?$"
+)
+# A claim taken back: "later withdrew its attribution of the campaign to Lazarus", "retracted its
+# earlier claim that", "walked back its assessment that", "had mistakenly linked the activity to".
+RETRACTION = re.compile(
+    r"\b(?:withdr[ae]w|withdrawn|withdraws|withdrawing|retract(?:s|ed|ing)?|walk(?:s|ed|ing)? back|"
+    r"rescind(?:s|ed|ing)?|recant(?:s|ed|ing)?|revers(?:e|es|ed|ing)|abandon(?:s|ed|ing)?)"
+    r"(?: \w+){0,3}? (?:attributions?|claims?|assessments?|accusations?|allegations?|findings?|"
+    r"conclusions?|reports?)\b"
+)
+MISTAKEN = re.compile(r"\b(?:mistakenly|wrongly|erroneously|incorrectly)(?: \w+)?$")
+# An earlier claim that the sentence then revises: "Initially blamed on Sandworm hackers, the attack
+# turned out to be the work of a contractor".
+EARLIER_CLAIM = re.compile(r"\b(?:initially|originally|first|at first)(?: \w+)?$")
+REVISION = re.compile(
+    r"\b(?:turned out|turns out|later (?:traced|attributed|linked|found|determined|shown|proved)|"
+    r"proved to be|proved instead|was in fact|were in fact|actually)\b"
 )
 # A claim reported only to be rejected: "dismissed reports that", "rejected accusations that",
 # "called the allegations baseless".
@@ -585,7 +616,7 @@ ACCORDING_TO = re.compile(
 PASSIVE_AGENT = re.compile(
     r"\b(?:accused|blamed|attributed|linked|tied|named|identified|charged|indicted|sanctioned|"
     r"traced|exposed|detected|tracked|discovered|uncovered|reported|disclosed|documented|observed|"
-    r"spotted|detailed|described|analy[sz]ed|investigated)\s+"
+    r"spotted|detailed|described|analy[sz]ed|investigated|announced|published|issued)\s+"
     # "was documented this week by AhnLab"
     r"(?:(?:this|last|earlier\s+this)\s+(?:week|month|year|spring|summer|autumn|fall|winter)\s+|"
     r"(?:earlier|recently|first|publicly)\s+)?by\s+"
@@ -1432,6 +1463,12 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
             and _near(index, positions, 12)
         ):
             offer(index, 2)  # "Killnet took credit for the outage"
+        elif word in ATTRIBUTION_NOUNS:
+            if any(
+                index < start <= index + LINK_OBJECT_REACH and _object_then(lower, index, start, TO)
+                for start, _ in positions
+            ):
+                offer(index, 2)
         elif word == "inside" and index and lower[index - 1] in STAYING_WORDS:
             # "Sandworm hackers were inside the operator's network for months", "Salt Typhoon
             # hackers remain inside US telecom networks", "have been inside"
@@ -1689,6 +1726,15 @@ def _near(index: int, positions: list[tuple[int, int]], distance: int) -> bool:
     )
 
 
+def _revised(lower: list[str], mention: int, trigger: int) -> bool:
+    """'Initially blamed on Sandworm hackers, the attack turned out to be the work of a
+    contractor': an earlier claim about the group, revised after it."""
+    if not EARLIER_CLAIM.search(" ".join(lower[max(0, trigger - 3) : trigger])):
+        return False
+    after = max(mention, trigger) + 1
+    return bool(REVISION.search(" ".join(lower[after:])))
+
+
 def _stance(lower: list[str], mention: int, trigger: int, positions: list[tuple[int, int]]) -> str:
     lo = max(0, min(mention, trigger) - 8)
     hi = min(len(lower), max(mention, trigger) + 4)
@@ -1699,7 +1745,12 @@ def _stance(lower: list[str], mention: int, trigger: int, positions: list[tuple[
         return "hedged"  # "cannot rule out that APT28 was involved": a possibility
     if any(phrase in text for phrase in NEGATION_PHRASES) or DISMISSAL.search(text):
         return "negated"
-    if WITHHOLDING.search(" ".join(lower[max(0, trigger - 4) : trigger])):
+    before_trigger = " ".join(lower[max(0, trigger - 4) : trigger])
+    if WITHHOLDING.search(before_trigger) or RETRACTION.search(text):
+        return "negated"
+    if lower[trigger] in STRONG_TRIGGERS | LINK_TRIGGERS and (
+        MISTAKEN.search(before_trigger) or _revised(lower, mention, trigger)
+    ):
         return "negated"
     for offset, word in enumerate(window):
         index = lo + offset

@@ -1767,3 +1767,59 @@ def test_claimants_in_more_wordings(nlp: Language, text: str, attributor: str) -
 def test_an_opening_conjunction_or_adverb_is_no_claimant(nlp: Language, text: str) -> None:
     (attribution,) = analyze(nlp, text).attributions
     assert attribution.attributed_by is None
+
+
+@pytest.mark.parametrize(
+    ("text", "group_id", "stance"),
+    [
+        # the noun of the claim and a synonym of "attributed"
+        (
+            "The public attribution of the ransomware attack on the Vienna airport to Scattered "
+            "Spider came from Austrian police.",
+            "G1015",
+            "asserted",
+        ),
+        ("The sabotage of the rail signalling system was ascribed to APT44.", "G0034", "asserted"),
+        ("The phishing kit originated with APT35, researchers said.", "G0059", "asserted"),
+        ("The leaked files did not originate with APT35, the ministry said.", "G0059", "negated"),
+        # a claim taken back
+        (
+            "The vendor withdrew its attribution of the phishing wave to Kimsuky.",
+            "G0094",
+            "negated",
+        ),
+        (
+            "ESET retracted its earlier assessment that APT29 breached the think tank.",
+            "G0016",
+            "negated",
+        ),
+        (
+            "The agency had wrongly blamed APT33 for the outage, its director admitted.",
+            "G0064",
+            "negated",
+        ),
+        ("Analysts warned against attributing the wiper to APT44.", "G0034", "negated"),
+        (
+            "First linked to APT41, the intrusion at the university proved to be the work of "
+            "students.",
+            "G0096",
+            "negated",
+        ),
+        # the revision names the group: the earlier claim was about someone else
+        (
+            "Initially linked to a criminal gang, the breach was later traced to APT41.",
+            "G0096",
+            "asserted",
+        ),
+    ],
+)
+def test_a_nominal_claim_and_a_claim_taken_back(
+    nlp: Language, text: str, group_id: str, stance: str
+) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.group_id, attribution.stance) == (group_id, stance)
+
+
+def test_the_word_attribution_alone_claims_nothing(nlp: Language) -> None:
+    text = "Attribution is hard, and APT28 is known for false flags."
+    assert analyze(nlp, text).attributions == []
