@@ -110,7 +110,7 @@ TO = frozenset(["to"])
 PIN_WORDS = frozenset(["pinned", "pin", "pins", "pinning"])
 # How far a long object may push the group from its link word ("linked the campaign against
 # Taiwanese chip makers to RedJuliett"), when the group follows the preposition directly.
-LINK_OBJECT_REACH = 14
+LINK_OBJECT_REACH = 18
 TRANSITIVE_LINKS = frozenset(
     """linked tied connected traced link links ties linking tying connecting tracing pinned pin
     pins pinning""".split()  # noqa: SIM905
@@ -545,6 +545,8 @@ REPORTING_VERBS = (
     "ruled\\s+out|rules\\s+out|detailed|details|documented|documents|investigated|"
     "analy[sz]ed|described|describes|unveiled|unmasked|unsealed|imposed|issued|pinned|pins|"
     "designated|designates|connected|connects|"
+    # "put the blame for the outage on Sandworm"
+    "(?:put|puts|placed|places|laid|lays)\\s+(?:the\\s+)?blame|"
     # "German authorities held APT28 responsible for ..."
     "(?:held|holds|hold)\\s+(?:[\\w'\u2019-]+\\s+){1,5}?responsible"
 )

@@ -197,7 +197,7 @@ DOMAIN_WORDS = frozenset(
     hacking cyber cyberattack cyberattacks cyber-attack cyber-attacks dns registrars
     rat loader dropper shellcode powershell windows linux android ios customers users entities
     firms toolsets malicious compromised infected fraud bec theft heists heist breach breaches
-    hack hacks""".split()  # noqa: SIM905
+    hack hacks thefts crypto ddos outage outages sabotage""".split()  # noqa: SIM905
 )
 # Words for something malicious: what an everyday verb ("sent", "used") must be about.
 MALICE_WORDS = frozenset(
@@ -254,8 +254,20 @@ DETERMINERS = frozenset(
     one""".split()  # noqa: SIM905
 )
 BLAME_VERBS = frozenset(["attributed", "linked", "tied", "attribute", "attributes", "attributing"])
+# Other forms and synonyms of these, which say the name is an actor only about an intrusion:
+# "ties the outage to Sandworm" (not "his family ties to Lazarus").
+INTRUSION_BLAME_VERBS = frozenset(
+    """ties tie tying links link linking traced traces trace tracing connected connects
+    connecting ascribed ascribes""".split()  # noqa: SIM905
+)
 # How many words the object of a blaming verb may take before "to NAME".
-BLAMED_OBJECT_REACH = 12
+BLAMED_OBJECT_REACH = 16
+# "put the blame for the outage on Sandworm", "bears the hallmarks of Sandworm": a noun of
+# blame or likeness, then "on" / "of" and the name.
+BLAME_NOUNS = {
+    "on": frozenset(["blame"]),
+    "of": frozenset(["hallmarks", "hallmark", "fingerprints"]),
+}
 # States (and their capitals) that own the groups the news blames: "Russia's Sandworm".
 STATE_OWNERS = frozenset(
     [*COUNTRY_NAMES.values(), "Kremlin", "Beijing", "Moscow", "Tehran", "Pyongyang", "DPRK"]
@@ -701,18 +713,46 @@ def _agent_of_activity(span: Span) -> bool:
         verb = doc[index - 2].lower_  # "spied on by Winnti", "carried out by Sandworm"
     if link == "by":
         return verb in AGENT_VERBS
+    if link in BLAME_NOUNS:
+        # "put the blame for the railway outage squarely on Sandworm"
+        for token in reversed(doc[max(span.sent.start, index - BLAMED_OBJECT_REACH) : index]):
+            if token.lower_ in BLAME_NOUNS[link]:
+                return _about_intrusions(span, exclude=token.i)
+            if token.lower_ in {",", ";", ":", "(", ")", "but", "who", "which", "that"}:
+                return False
+        return False
     if link != "to":
         return False
     if verb in BLAME_VERBS:
         return True  # "attributed to Cobalt"
+    if verb in INTRUSION_BLAME_VERBS:
+        return _about_intrusions(span, exclude=index - 1)
     # "attributed the bank heists to Cobalt", "attribute the wiper attack on the grain sector to
-    # Sandworm", not "tied its losses to Lazarus, the product"
+    # Sandworm", "linked attacks on grain exporters and logistics firms to Sandworm", not "tied
+    # its losses to Lazarus, the product"
     for token in reversed(doc[max(span.sent.start, index - BLAMED_OBJECT_REACH) : index - 1]):
-        if token.lower_ in BLAME_VERBS:
+        if token.lower_ in BLAME_VERBS | INTRUSION_BLAME_VERBS:
             return _about_intrusions(span, exclude=token.i)
-        if token.lower_ in {",", ";", ":", "(", ")", "and", "or", "but", "who", "which", "that"}:
+        if token.lower_ in {",", ";", ":", "(", ")", "but", "who", "which", "that"}:
+            return False
+        if token.lower_ in {"and", "or"} and _opens_clause(doc, token.i + 1):
             return False
     return False
+
+
+# Past forms that do not end in "-ed", and subject pronouns: after "and" they open a clause.
+_CLAUSE_STARTS = frozenset(
+    """it they he she we i stole sold sent gave lost broke took made hit""".split()  # noqa: SIM905
+)
+
+
+def _opens_clause(doc: Doc, index: int) -> bool:
+    """'... and sold its shares to Lazarus': the word after "and" is a verb or a subject, so "and"
+    joins clauses; 'attacks on grain exporters and logistics firms' joins nouns."""
+    if index >= len(doc):
+        return True
+    word = doc[index].lower_
+    return word in _CLAUSE_STARTS or (word.endswith("ed") and len(word) > 4)
 
 
 def _before_state_owner(span: Span) -> int:

@@ -1823,3 +1823,54 @@ def test_a_nominal_claim_and_a_claim_taken_back(
 def test_the_word_attribution_alone_claims_nothing(nlp: Language) -> None:
     text = "Attribution is hard, and APT28 is known for false flags."
     assert analyze(nlp, text).attributions == []
+
+
+@pytest.mark.parametrize(
+    ("text", "group_id", "stance"),
+    [
+        # an "and" inside the object of the blame joins nouns, not clauses
+        (
+            "The SBU linked the DDoS floods against banks and rail companies to Sandworm.",
+            "G0034",
+            "asserted",
+        ),
+        (
+            "Investigators attributed the intrusions at wind farms and water plants to Lead.",
+            "G0096",
+            "asserted",
+        ),
+        # more forms of the link, a noun of blame, a likeness
+        ("A new Mandiant report ties the telecom breaches to Sandworm.", "G0034", "asserted"),
+        (
+            "Officials placed the blame for the ransomware attack firmly on Silence.",
+            "G0091",
+            "asserted",
+        ),
+        ("The heist bore the hallmarks of Lazarus, Elliptic said.", "G0032", "hedged"),
+    ],
+)
+def test_an_ordinary_word_name_blamed_through_a_longer_object_is_the_group(
+    nlp: Language, text: str, group_id: str, stance: str
+) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.group_id, attribution.stance) == (group_id, stance)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # "and" opens a clause whose verb is not the blame
+        "The firm linked the outage to a vendor and sold its shares to Lazarus.",
+        # blamed for something that is no intrusion
+        "Critics put the blame for the bad harvest on Sandworm.",
+        "Her family ties to Lazarus were the subject of the sermon.",
+    ],
+)
+def test_look_alikes_of_a_longer_blamed_object_are_no_mention(nlp: Language, text: str) -> None:
+    assert analyze(nlp, text).mentions == []
+
+
+def test_the_claimant_who_puts_the_blame(nlp: Language) -> None:
+    text = "Kyiv's cyber police put the blame for the outage on APT44."
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.attributed_by == "Kyiv's cyber police"
