@@ -104,6 +104,9 @@ LINK_TRIGGERS = frozenset(
 # The noun of the claim: "the attribution of the intrusion to Scattered Spider" (the group after
 # "to"; "attribution remains difficult" claims nothing).
 ATTRIBUTION_NOUNS = frozenset(["attribution", "attributions"])
+# Who owns a nominal claim ("its attribution", "Britain's formal attribution", "the attribution"):
+# one made by someone, not the notion ("attribution to APT28 based on ... must be thrown out").
+CLAIM_OWNERS = frozenset("the its their his her our this a an".split())  # noqa: SIM905
 # "pinned the heist on Lazarus": the words that tie the object to the group after its verb.
 LINK_PREPOSITIONS = frozenset(["to", "with"])
 TO = frozenset(["to"])
@@ -1466,7 +1469,7 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
         ):
             offer(index, 2)  # "Killnet took credit for the outage"
         elif word in ATTRIBUTION_NOUNS:
-            if any(
+            if _made_claim(lower, index) and any(
                 index < start <= index + LINK_OBJECT_REACH and _object_then(lower, index, start, TO)
                 for start, _ in positions
             ):
@@ -1594,6 +1597,17 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
 
 
 LIKENESS_SUFFIXES = frozenset(["style", "like", "esque", "inspired", "type", "styled"])
+
+
+def _made_claim(lower: list[str], noun: int) -> bool:
+    """'its attribution', 'the public attribution', "Britain's formal attribution": a claim
+    someone made; a bare 'attribution to APT28' is the notion."""
+    for index in range(noun - 1, max(-1, noun - 4), -1):
+        if lower[index] in CLAIM_OWNERS or lower[index] in {"'s", "\u2019s"}:
+            return True
+        if not lower[index].isalpha():
+            return False
+    return False
 
 
 def _stays(between: list[str], subject_nouns: frozenset[str]) -> bool:

@@ -1820,8 +1820,15 @@ def test_a_nominal_claim_and_a_claim_taken_back(
     assert (attribution.group_id, attribution.stance) == (group_id, stance)
 
 
-def test_the_word_attribution_alone_claims_nothing(nlp: Language) -> None:
-    text = "Attribution is hard, and APT28 is known for false flags."
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Attribution is hard, and APT28 is known for false flags.",
+        # the notion, not a claim someone made
+        "The author argues that attribution to APT29 based only on shared tooling is weak.",
+    ],
+)
+def test_the_word_attribution_alone_claims_nothing(nlp: Language, text: str) -> None:
     assert analyze(nlp, text).attributions == []
 
 
