@@ -393,6 +393,9 @@ PROFILE_PHRASES = (
     "have previously",
     "has long",
     "have long",
+    # "have abused the same certificates over the years" ("since at least 2019" is no such
+    # phrase: "has been inside the network since at least May" is news)
+    "over the years",
 )
 # "in the past week", "over the past 24 hours": recent activity, not the group's record.
 RECENT_SPAN_WORDS = frozenset(
@@ -1083,7 +1086,7 @@ class AttributionDetector:
         # alias list set off by commas inside a sourced claim does not make it a profile.
         if (
             strength < 2
-            and any(phrase in " ".join(record) for phrase in PROFILE_PHRASES)
+            and _has_profile_phrase(record)
             and not _names_the_actor(record, positions, trigger_index)
         ):
             # "Microsoft said Midnight Blizzard, which has previously targeted governments,
@@ -1104,6 +1107,8 @@ class AttributionDetector:
             return base  # "unclear whether APT28 was behind the attack" asks, it does not claim
         if all(_likeness_after(lower, end) for _, end in positions):
             return base  # "a Lazarus-style attack" is like the group's, not the group's
+        if strength < 2 and all(_compared_with(lower, start) for start, _ in positions):
+            return base  # "Unlike Salt Typhoon's intrusions, this campaign ..." compares
         if (
             strength < 2
             and groups_in_sentence > 1
@@ -1113,6 +1118,17 @@ class AttributionDetector:
         stance = _stance(lower, mention_index, trigger_index, positions)
         if lower[trigger_index] in DENIAL_TRIGGERS:
             stance = "negated"  # "it believed the two were operationally separate"
+        if (
+            strength < 2
+            and stance != "negated"
+            and referring
+            and _denied_of_the_group(
+                lower, [(span.start - sent.start, span.end - sent.start) for span in referring]
+            )
+        ):
+            # "similar to one that APT41 used in 2020, but researchers found no evidence the
+            # group is involved": a denial about "the group" outranks a mere deed of the name
+            stance = "negated"
         aliases = [span.text for span in spans]
         claimant = _self_claim(sent.text, aliases) if stance != "negated" else None
         if claimant is not None:
@@ -1274,12 +1290,30 @@ _ASIDE_BOUNDS = frozenset({",", "(", ")", "\u2014", "\u2013", ";"})
 
 
 def _profile_phrase_spans(lower: list[str]) -> Iterator[tuple[int, int]]:
-    """Where each profile phrase stands in the sentence: (first word, word after it)."""
+    """Where each profile phrase stands in the sentence: (first word, word after it); an adverb
+    may stand inside the phrase ("known chiefly for", "has been widely known for")."""
     for phrase in PROFILE_PHRASES:
         words = phrase.split()
         for start in range(len(lower) - len(words) + 1):
-            if lower[start : start + len(words)] == words:
-                yield start, start + len(words)
+            if lower[start] != words[0]:
+                continue
+            index = start + 1
+            for word in words[1:]:
+                if index + 1 < len(lower) and lower[index] != word and _phrase_adverb(lower[index]):
+                    index += 1
+                if index >= len(lower) or lower[index] != word:
+                    break
+                index += 1
+            else:
+                yield start, index
+
+
+def _phrase_adverb(word: str) -> bool:
+    return (len(word) > 4 and word.endswith("ly")) or word in {"best", "most", "also"}
+
+
+def _has_profile_phrase(lower: list[str]) -> bool:
+    return next(_profile_phrase_spans(lower), None) is not None
 
 
 def _aside_around(lower: list[str], start: int, end: int) -> tuple[int | None, int | None]:
@@ -1597,6 +1631,30 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
 
 
 LIKENESS_SUFFIXES = frozenset(["style", "like", "esque", "inspired", "type", "styled"])
+
+
+def _denied_of_the_group(lower: list[str], referring: list[tuple[int, int]]) -> bool:
+    """'the group' of the sentence is the subject of an explicit claim, and it is denied."""
+    trigger = _find_trigger(lower, referring)
+    if trigger is None or trigger[1] < 2:
+        return False
+    mention = min(referring, key=lambda p: abs(p[0] - trigger[0]))[0]
+    return _stance(lower, mention, trigger[0], referring) == "negated"
+
+
+def _compared_with(lower: list[str], start: int) -> bool:
+    """'Unlike Salt Typhoon's telecom intrusions, ...', 'Like APT29, the cluster ...', 'compared
+    with APT41's tooling': the group is what the sentence's actor is measured against."""
+    index = start - 1 if lower[start - 1 : start] == ["the"] else start
+    before = lower[max(0, index - 2) : index]
+    if before[-1:] == ["unlike"] or before in (
+        ["compared", "to"],
+        ["compared", "with"],
+        ["contrast", "to"],
+        ["contrast", "with"],
+    ):
+        return True
+    return before[-1:] == ["like"] and (index == 1 or lower[index - 2] in {",", ";", ":"})
 
 
 def _made_claim(lower: list[str], noun: int) -> bool:

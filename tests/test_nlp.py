@@ -1881,3 +1881,32 @@ def test_the_claimant_who_puts_the_blame(nlp: Language) -> None:
     text = "Kyiv's cyber police put the blame for the outage on APT44."
     (attribution,) = analyze(nlp, text).attributions
     assert attribution.attributed_by == "Kyiv's cyber police"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a record told "over the years"
+        "APT10 and APT41 have exploited the same VPN appliances over the years.",
+        # a profile phrase with an adverb inside it
+        "Turla is known primarily for hijacking satellite links to hide its servers.",
+        # the group is what the story's actor is compared with
+        "Unlike APT29's cloud intrusions, the new campaign breached only on-premises servers.",
+        "Compared with Lazarus Group's attacks on exchanges, the theft was small.",
+    ],
+)
+def test_a_record_a_profile_or_a_comparison_is_background(nlp: Language, text: str) -> None:
+    assert [a for a in analyze(nlp, text).attributions if a.stance != "negated"] == []
+
+
+def test_a_denial_about_the_group_outranks_a_deed_of_its_name(nlp: Language) -> None:
+    text = (
+        "The backdoor resembles one that Kimsuky deployed last year, but Genians found nothing "
+        "tying the group to the new intrusions."
+    )
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.stance == "negated"
+    # a deed of the name and a claim about "the group" that is not denied
+    text = "APT41 used the loader in 2020, and the group was behind the breach."
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.stance == "asserted"
