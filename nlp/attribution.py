@@ -1058,6 +1058,15 @@ class AttributionDetector:
         alias = first.text
         positions = [(span.start - sent.start, span.end - sent.start) for span in spans]
         trigger = None if only_borrowed else _find_trigger(lower, positions)
+        others = (named_tokens or set()) - {
+            i for start, end in positions for i in range(start, end)
+        }
+        while trigger is not None and _claims_another(lower, trigger[0], positions, others):
+            # "Tools used by APT27 turned up, but investigators attributed it to APT41": the
+            # claim is APT41's; APT27 keeps only what else the sentence says of it
+            lower = [*lower[: trigger[0]], "", *lower[trigger[0] + 1 :]]
+            trigger = _find_trigger(lower, positions)
+        lower = [token.lower_ for token in sent]
         if referring and not only_borrowed and trigger is None:
             # "PwC said the group had mounted attacks ... called Operation Cloud Hopper": "the
             # group" in a sentence about one group is that group too; but a claim about the
@@ -1633,6 +1642,30 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
 LIKENESS_SUFFIXES = frozenset(["style", "like", "esque", "inspired", "type", "styled"])
 
 
+def _claims_another(
+    lower: list[str], trigger: int, positions: list[tuple[int, int]], others: set[int]
+) -> bool:
+    """The claim word's object is another group named in the sentence ("attributed it to APT41",
+    "blamed APT41 for"), and this group is named only before the claim word."""
+    word = lower[trigger]
+    if not others or word not in STRONG_TRIGGERS | LINK_TRIGGERS:
+        return False
+    if any(start > trigger for start, _ in positions):
+        return False
+    after = trigger + 1
+    if after < len(lower) and lower[after] == "the":
+        after += 1
+    if after in others:
+        return True  # "blamed APT41 for the breach"
+    for index in range(trigger + 1, min(len(lower), trigger + LINK_OBJECT_REACH)):
+        if lower[index] in CLAUSE_BOUNDARIES:
+            return False
+        if lower[index] in {"to", "on"}:
+            named = index + 2 if lower[index + 1 : index + 2] == ["the"] else index + 1
+            return named in others
+    return False
+
+
 def _denied_of_the_group(lower: list[str], referring: list[tuple[int, int]]) -> bool:
     """'the group' of the sentence is the subject of an explicit claim, and it is denied."""
     trigger = _find_trigger(lower, referring)
@@ -1815,6 +1848,11 @@ def _stance(lower: list[str], mention: int, trigger: int, positions: list[tuple[
     window = lower[lo:hi]
     mention_starts = [start for start, _ in positions]
     text = " ".join(window)
+    named_before = lower[max(0, mention - 3) : mention]
+    if named_before[-1:] == ["the"]:
+        named_before = lower[max(0, mention - 4) : mention - 1]
+    if named_before[-2:] in (["rather", "than"], ["instead", "of"]):
+        return "negated"  # "Volt Typhoon, rather than Salt Typhoon, was responsible"
     if DOUBLE_NEGATION.search(text):
         return "hedged"  # "cannot rule out that APT28 was involved": a possibility
     if any(phrase in text for phrase in NEGATION_PHRASES) or DISMISSAL.search(text):

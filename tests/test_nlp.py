@@ -1910,3 +1910,19 @@ def test_a_denial_about_the_group_outranks_a_deed_of_its_name(nlp: Language) -> 
     text = "APT41 used the loader in 2020, and the group was behind the breach."
     (attribution,) = analyze(nlp, text).attributions
     assert attribution.stance == "asserted"
+
+
+def test_a_claim_whose_object_is_another_group_is_that_groups(nlp: Language) -> None:
+    text = (
+        "Infrastructure used by APT10 was found on the servers, but Trend Micro attributed the "
+        "intrusion to Earth Lusca."
+    )
+    assert by_group(analyze(nlp, text)) == {"G1006": "asserted"}
+    # both groups in the object keep the claim
+    text = "Trend Micro attributed the intrusions to Earth Lusca and APT10."
+    assert by_group(analyze(nlp, text)) == {"G1006": "asserted", "G0045": "asserted"}
+
+
+def test_the_group_set_aside_by_rather_than_is_negated(nlp: Language) -> None:
+    text = "Google said APT44, rather than APT28, sabotaged the dam's control system."
+    assert by_group(analyze(nlp, text)) == {"G0034": "asserted", "G0007": "negated"}
