@@ -155,7 +155,18 @@ CONTRAST_WORDS = frozenset(["but", "however", "although", "though", "whereas", "
 IDENTITY_CLAUSES = [[subject, verb] for subject in ("this", "it", "that") for verb in ("was", "is")]
 CLAUSE_BOUNDARIES = frozenset(['"', "\u201c", "\u2018", "'", ",", ":", ";", "(", "\u2014"])
 # A likeness to the group's known work, and the word after it: a hedged claim.
-RESEMBLANCE = {"hallmarks": "of", "hallmark": "of", "fingerprints": "of", "consistent": "with"}
+RESEMBLANCE = {
+    "hallmarks": "of",
+    "hallmark": "of",
+    "fingerprints": "of",
+    "consistent": "with",
+    # "overlaps with known Gamaredon infrastructure", "evidence hints at Charming Kitten"
+    "overlaps": "with",
+    "overlap": "with",
+    "hints": "at",
+    "hint": "at",
+    "hinted": "at",
+}
 # Words before a claim that withhold it: "declined to blame", "stopped short of attributing",
 # "has yet to attribute", "without naming", and a claim called premature: "it is too early to
 # attribute", "too soon to blame", "premature to link".
@@ -498,9 +509,35 @@ HEDGE_WORDS = frozenset(
         "speculate",
         "speculates",
         "speculation",
+        "plausible",
+        "plausibly",
+        "tentatively",
+        "tentative",
+        "hints",
+        "hint",
+        "hinted",
+        "hinting",
     ]
 )
 HEDGE_PHRASES = ("moderate confidence", "low confidence")
+# "no technical overlap between the intrusion and APT27's tooling"
+LIKENESS_BETWEEN = {"overlap": (["between"],), "overlaps": (["between"],)}
+# A denial with a qualifier inside: "no technical overlap", "no credible evidence", "no clear link".
+QUALIFIED_DENIAL = re.compile(
+    r"\bno (?:[\w-]+ )?(?:overlaps?|similarit(?:y|ies)|evidence|indications?|signs?|links?|"
+    r"connections?|ties|proof)\b"
+)
+# A claim made on a condition: "If confirmed, the breach would be the first Volt Typhoon ...".
+CONDITIONAL = re.compile(
+    r"(?:^|[,;:] )if (?:\w+ )?(?:confirmed|true|verified|substantiated|accurate)\b"
+)
+# A claim not confirmed is open, not denied: "could not confirm the link", "did not verify".
+UNCONFIRMED = re.compile(
+    r"\b(?:could|can|did|does|do|has|have|was|were|is|are)(?: not|n't| ?n't)(?: yet)?(?: \w+ly)?"
+    r" (?:confirm|confirmed|verify|verified|corroborate|corroborated)\b"
+)
+# "APT31 is the leading suspect": the noun of suspicion, after a word that ranks it.
+SUSPECT_RANKS = frozenset("leading prime main chief top principal likely obvious".split())  # noqa: SIM905
 SPONSOR_SCOPE = frozenset(
     [
         "sponsored",
@@ -639,13 +676,15 @@ PASSIVE_AGENT_AFTER_GROUP = re.compile(
     r"(?P<who>(?:(?:[Tt]he|[Aa]n?)\s+)?(?:(?:[\w.&'\u2019-]+),?\s+){0,9}?[\w.&'\u2019-]+)"
     r"(?=\s*(?:[,;:()]|\.(?:\s|$)|$)|\s+(?:of|as|in|for|on|after|last|this|with)\b)"
 )
-# The subject of a reporting verb; two of the adverbs and auxiliaries listed may stand between
-# them ("has publicly named", "has formally accused").
+# The subject of a reporting verb; two of the adverbs and auxiliaries listed (or any "-ly"
+# adverb) may stand between them ("has publicly named", "has formally accused", "tentatively
+# linked").
 SUBJECT_SPEAKER = re.compile(
     rf"(?:^|[,;:\u201c\"(]\s*|\b(?:and|but|as|while|after|when|that|which|cited|citing|quoted|"
     rf"quoting|Meanwhile|However|Last\s+\w+|Earlier|Today|Now)\s+)(?P<who>{_ATTRIBUTOR})\s+"
     rf"(?:has\s+|have\s+|had\s+|also\s+|now\s+|publicly\s+|formally\s+|officially\s+|strongly\s+|"
-    rf"previously\s+|later\s+|first\s+|recently\s+|earlier\s+|(?:on|last)\s+\w+\s+){{0,2}}"
+    rf"previously\s+|later\s+|first\s+|recently\s+|earlier\s+|(?:on|last)\s+\w+\s+|"
+    rf"[a-z]+ly\s+){{0,2}}"
     rf"(?:{REPORTING_VERBS}|{REPORTING_PARTICIPLES})\b"
 )
 # "Germany summoned the Russian ambassador after concluding that APT28 was behind ...": the
@@ -1525,13 +1564,19 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
             )
             if subject and NETWORK_WORDS & set(lower[index + 1 : index + 8]):
                 offer(index, 1)
+        elif word in {"suspect", "suspects"} and lower[index - 1 : index] != []:
+            if lower[index - 1] in SUSPECT_RANKS and _near(index, positions, 6):
+                offer(index, 2)  # "APT31 is the leading suspect in the breach"
         elif word in {"warrant", "warrants"} and lower[index - 1 : index] == ["arrest"]:
             if _near(index, positions, 14):
                 offer(index, 2)  # "an arrest warrant for a GRU officer who belongs to APT28"
         elif word == "work" and index + 1 < len(lower) and lower[index + 1] == "of":
             if any(index < start <= index + 4 for start, _ in positions):
                 offer(index, 2)  # "the work of APT28"
-        elif lower[index + 1 : index + 2] == [RESEMBLANCE.get(word)]:
+        elif lower[index + 1 : index + 2] in (
+            [RESEMBLANCE.get(word)],
+            *LIKENESS_BETWEEN.get(word, ()),
+        ):
             # "bears the hallmarks of the Lazarus Group", "consistent with those of APT28": a
             # likeness, which the hedge words make a hedged claim
             if any(index < start <= index + 5 for start, _ in positions):
@@ -1853,9 +1898,16 @@ def _stance(lower: list[str], mention: int, trigger: int, positions: list[tuple[
         named_before = lower[max(0, mention - 4) : mention - 1]
     if named_before[-2:] in (["rather", "than"], ["instead", "of"]):
         return "negated"  # "Volt Typhoon, rather than Salt Typhoon, was responsible"
-    if DOUBLE_NEGATION.search(text):
-        return "hedged"  # "cannot rule out that APT28 was involved": a possibility
-    if any(phrase in text for phrase in NEGATION_PHRASES) or DISMISSAL.search(text):
+    if DOUBLE_NEGATION.search(text) or UNCONFIRMED.search(text):
+        # "cannot rule out that APT28 was involved", "could not confirm the link": open
+        return "hedged"
+    if CONDITIONAL.search(" ".join(lower)):
+        return "hedged"  # "If confirmed, the breach would be ..."
+    if (
+        any(phrase in text for phrase in NEGATION_PHRASES)
+        or DISMISSAL.search(text)
+        or QUALIFIED_DENIAL.search(text)
+    ):
         return "negated"
     before_trigger = " ".join(lower[max(0, trigger - 4) : trigger])
     if WITHHOLDING.search(before_trigger) or RETRACTION.search(text):

@@ -1926,3 +1926,50 @@ def test_a_claim_whose_object_is_another_group_is_that_groups(nlp: Language) -> 
 def test_the_group_set_aside_by_rather_than_is_negated(nlp: Language) -> None:
     text = "Google said APT44, rather than APT28, sabotaged the dam's control system."
     assert by_group(analyze(nlp, text)) == {"G0034": "asserted", "G0007": "negated"}
+
+
+@pytest.mark.parametrize(
+    ("text", "group_id", "stance"),
+    [
+        (
+            "It is plausible that APT44 planted the wiper, Ukrainian officials said.",
+            "G0034",
+            "hedged",
+        ),
+        ("Volexity tentatively linked the webshells to UNC3886.", "G1048", "hedged"),
+        (
+            "If verified, the leak would be the largest Lazarus Group intrusion at a defence firm.",
+            "G0032",
+            "hedged",
+        ),
+        ("The lure's metadata hints at APT42, Proofpoint said.", "G1044", "hedged"),
+        (
+            "The C2 servers overlap with known Mustang Panda infrastructure, but Sekoia could not "
+            "confirm the link.",
+            "G0129",
+            "hedged",
+        ),
+        (
+            "Finnish police said APT31 is the prime suspect in the breach of the parliament's "
+            "network.",
+            "G0128",
+            "hedged",
+        ),
+        (
+            "Analysts found no meaningful overlap between the wiper and APT33's earlier tools.",
+            "G0064",
+            "negated",
+        ),
+    ],
+)
+def test_hedges_and_qualified_denials_in_more_wordings(
+    nlp: Language, text: str, group_id: str, stance: str
+) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.group_id, attribution.stance) == (group_id, stance)
+    assert attribution.attributed_by is not None or "said" not in text
+
+
+def test_an_adverb_between_the_speaker_and_its_verb(nlp: Language) -> None:
+    (attribution,) = analyze(nlp, "The FBI quietly tied the wiper to APT44.").attributions
+    assert attribution.attributed_by == "The FBI"
