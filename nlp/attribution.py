@@ -2228,6 +2228,8 @@ SPONSOR_CUE_BEFORE = re.compile(
     r"accus\w*|blam\w*|associated|connected|work(?:s|ing|ed)?\s+"
     r"(?:for|with)|on\s+behalf\s+of|steered|directed|controlled|run|operated|part|unit|units|arm|"
     r"officers?|members?|agents?|operatives|employees|contractors|belong\w*|serv\w+|tasked|"
+    # "Hackers from the Ministry of State Security's Hubei bureau"
+    r"hackers|spies|personnel|"
     r"aligned|under)\W+(?:\w+\W+){0,4}$"
     # "which it links to the FSB" (not "posted links to a selection of NSA exploits")
     r"|\b(?:it|they|which|that)\s+(?:also\s+)?link(?:s|ed)?\s+(?:\w+\s+)?to\s+(?:the\s+)?$",
@@ -2235,7 +2237,10 @@ SPONSOR_CUE_BEFORE = re.compile(
 )
 SPONSOR_CUE_AFTER = re.compile(
     r"^\W*(?:-?(?:backed|linked|sponsored|affiliated|aligned|run|controlled|led)|\s+(?:unit|units|"
-    r"officers?|hackers?|operatives|agents?|group|team|APT|cyber|military|spies))",
+    r"officers?|hackers?|operatives|agents?|group|team|APT|cyber|military|spies)"
+    # "The IRGC's cyber command directed ...", "the FSB's Center 18 ran ..."
+    r"|['\u2019]s\s+(?:[\w-]+\s+)?(?:unit|units|command|bureau|directorate|department|centre|center|"
+    r"hackers|officers|cyber))",
     re.IGNORECASE,
 )
 VICTIM_CUE_BEFORE = re.compile(
@@ -2245,9 +2250,19 @@ VICTIM_CUE_BEFORE = re.compile(
 )
 
 
+# People who come from the agency: "hackers from the MSS", "operatives from GRU Unit 29155".
+PEOPLE_FROM = re.compile(
+    r"\b(?:hackers|officers|operatives|agents|spies|members|personnel|operators)\s+from\W+"
+    r"(?:the\W+)?(?:\w+\W+){0,3}$",
+    re.IGNORECASE,
+)
+
+
 def _after_victim_cue(text: str, match: re.Match[str]) -> bool:
-    """'tools stolen from the NSA', 'breached Russian government networks': the victim."""
-    return bool(VICTIM_CUE_BEFORE.search(text[max(0, match.start() - 60) : match.start()]))
+    """'tools stolen from the NSA', 'breached Russian government networks': the victim; not
+    'hackers from the MSS'."""
+    before = text[max(0, match.start() - 60) : match.start()]
+    return bool(VICTIM_CUE_BEFORE.search(before)) and not PEOPLE_FROM.search(before)
 
 
 def _agency(text: str) -> str | None:
@@ -2256,7 +2271,7 @@ def _agency(text: str) -> str | None:
             if _after_victim_cue(text, match):
                 continue
             before = text[max(0, match.start() - 60) : match.start()]
-            after = text[match.end() : match.end() + 20]
+            after = text[match.end() : match.end() + 40]
             if SPONSOR_CUE_BEFORE.search(before) or SPONSOR_CUE_AFTER.search(after):
                 return agency
     return None

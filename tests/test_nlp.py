@@ -1973,3 +1973,32 @@ def test_hedges_and_qualified_denials_in_more_wordings(
 def test_an_adverb_between_the_speaker_and_its_verb(nlp: Language) -> None:
     (attribution,) = analyze(nlp, "The FBI quietly tied the wiper to APT44.").attributions
     assert attribution.attributed_by == "The FBI"
+
+
+@pytest.mark.parametrize(
+    ("text", "sponsor"),
+    [
+        (
+            "Operatives from the Ministry of State Security's Guangdong bureau, known as APT27, "
+            "breached a Czech ministry.",
+            "China's Ministry of State Security",
+        ),
+        (
+            "Sandworm hackers from the GRU wiped the servers of a Danish utility.",
+            "Russia's GRU",
+        ),
+        (
+            "The SVR's foreign directorate ran Midnight Blizzard's intrusion at the embassy, "
+            "officials said.",
+            "Russia's SVR",
+        ),
+    ],
+)
+def test_the_agency_its_people_come_from_or_its_unit_is_the_sponsor(
+    nlp: Language, text: str, sponsor: str
+) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert attribution.sponsor == sponsor
+    # what is taken from an agency is no sponsor
+    (attribution,) = analyze(nlp, "APT31 hackers stole files from the FSB's archive.").attributions
+    assert attribution.sponsor == "China"
