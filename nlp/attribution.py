@@ -95,12 +95,17 @@ LINK_TRIGGERS = frozenset(
         "pin",
         "pins",
         "pinning",
+        # "credited TA453 with the phishing lure"
+        "credited",
+        "credits",
+        "crediting",
         # "the leak did not originate with APT35"
         "originated",
         "originate",
         "originates",
     ]
 )
+BELONGING = frozenset(["belong", "belongs", "belonged", "belonging"])
 # The noun of the claim: "the attribution of the intrusion to Scattered Spider" (the group after
 # "to"; "attribution remains difficult" claims nothing).
 ATTRIBUTION_NOUNS = frozenset(["attribution", "attributions"])
@@ -116,7 +121,7 @@ PIN_WORDS = frozenset(["pinned", "pin", "pins", "pinning"])
 LINK_OBJECT_REACH = 18
 TRANSITIVE_LINKS = frozenset(
     """linked tied connected traced link links ties linking tying connecting tracing pinned pin
-    pins pinning""".split()  # noqa: SIM905
+    pins pinning credited credits crediting""".split()  # noqa: SIM905
 )
 # "took credit for", "claimed full credit": a claim of responsibility.
 CREDIT_TAKING = frozenset(
@@ -353,6 +358,16 @@ ACTIVITY_VERBS = frozenset(
         # reconnaissance of a victim's networks: "Volt Typhoon likely scanned energy networks"
         "scanned",
         "probed",
+        # theft of funds, and hiding inside networks: "Lazarus hackers drain $290m",
+        # "siphoned data", "Volt Typhoon had burrowed into water systems"
+        "drained",
+        "drain",
+        "drains",
+        "draining",
+        "siphoned",
+        "siphoning",
+        "looted",
+        "burrowed",
     ]
 )
 ACTIVITY_NOUNS = frozenset(
@@ -588,6 +603,8 @@ REPORTING_VERBS = (
     "ruled\\s+out|rules\\s+out|detailed|details|documented|documents|investigated|"
     "analy[sz]ed|described|describes|unveiled|unmasked|unsealed|imposed|issued|pinned|pins|"
     "designated|designates|connected|connects|"
+    # "credited TA453 with the lure", "pointed the finger at APT40"
+    "credited|credits|(?:pointed|points|point)\\s+the\\s+finger|"
     # "put the blame for the outage on Sandworm"
     "(?:put|puts|placed|places|laid|lays)\\s+(?:the\\s+)?blame|"
     # "German authorities held APT28 responsible for ..."
@@ -1567,6 +1584,21 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
         elif word in {"suspect", "suspects"} and lower[index - 1 : index] != []:
             if lower[index - 1] in SUSPECT_RANKS and _near(index, positions, 6):
                 offer(index, 2)  # "APT31 is the leading suspect in the breach"
+        elif word == "finger" and lower[index - 2 : index + 2][:1] in (
+            ["pointed"],
+            ["point"],
+            ["points"],
+            ["pointing"],
+        ):
+            # "have pointed the finger at APT40 over the compromise"
+            if lower[index + 1 : index + 2] == ["at"] and any(
+                index + 1 < start <= index + 3 for start, _ in positions
+            ):
+                offer(index, 2)
+        elif word in BELONGING and lower[index + 1 : index + 2] == ["to"]:
+            # "the infrastructure belongs to APT28", "the hackers ... belong to Scattered Spider"
+            if any(start in (index + 2, index + 3) for start, _ in positions):
+                offer(index, 1)
         elif word in {"warrant", "warrants"} and lower[index - 1 : index] == ["arrest"]:
             if _near(index, positions, 14):
                 offer(index, 2)  # "an arrest warrant for a GRU officer who belongs to APT28"
@@ -1673,8 +1705,16 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
     for _, end in positions:  # "APT28's campaign", "the APT10 group's resurgent activity"
         after = end + 1 if end < len(lower) and lower[end] in GROUP_NOUNS else end
         possessive = after + 1 < len(lower) and lower[after] in {"'s", "\u2019s"}
-        if possessive and any(word in ACTIVITY_NOUNS for word in lower[after + 1 : after + 3]):
+        owned = lower[after + 1 : after + 3]
+        if owned[1:] == ["-"]:
+            owned = lower[after + 3 : after + 4]  # "Star Blizzard's spear-phishing of MPs"
+        if possessive and any(word in ACTIVITY_NOUNS for word in owned):
             offer(after + 1, 1)
+        elif possessive and owned[:1] and owned[0] in RESEMBLANCE:
+            offer(after + 1, 1)  # "found APT29's fingerprints all over the phishing wave"
+        # "a Sandworm-linked wiper knocked ISPs offline", "APT28-linked hackers breached ..."
+        if lower[end : end + 1] == ["-"] and lower[end + 1 : end + 2] in (["linked"], ["tied"]):
+            offer(end + 1, 1)
     for index, word in enumerate(lower):
         # "APT29 involvement", "had any involvement", "APT40 was involved in the breach"
         involvement = word == "involvement" and _near(index, positions, 6)

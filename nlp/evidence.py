@@ -75,6 +75,8 @@ CUE_WORDS = frozenset(
     ]
 )
 CUE_WINDOW = 4
+# "a Sandworm-linked wiper", "Lazarus-tied wallets"
+LINKED_SUFFIXES = frozenset(["linked", "tied", "affiliated", "connected"])
 # Cue words that are also verbs: "Sandworm attacks the harvester" says nothing of hackers.
 VERB_LIKE_CUES = frozenset(["attacks", "tracks"])
 COLLECTION_NOUNS = frozenset(["group", "groups", "gang", "gangs", "crew", "collective"])
@@ -1164,6 +1166,15 @@ def _has_cue(span: Span) -> bool:
     # "Patchwork's attack", "Silence's campaigns", "Lazarus' arsenal": only an actor has these.
     owned = _owned_after(span, after)
     if any(t.lower_ in ACTOR_BELONGINGS and not _used_as_verb(t) for t in owned):
+        return True
+    # "a Sandworm-linked wiper": linked to the name as to an actor, in a sentence about
+    # intrusions (not "the Dune-linked toy")
+    if (
+        span.end + 1 < len(doc)
+        and doc[span.end].text == "-"
+        and doc[span.end + 1].lower_ in LINKED_SUFFIXES
+        and _about_intrusions(span, exclude=span.end + 1)
+    ):
         return True
     # "Patchwork, also known as Dropping Elephant, ..."
     following = [t.lower_ for t in after[:2]]

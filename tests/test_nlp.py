@@ -2002,3 +2002,55 @@ def test_the_agency_its_people_come_from_or_its_unit_is_the_sponsor(
     # what is taken from an agency is no sponsor
     (attribution,) = analyze(nlp, "APT31 hackers stole files from the FSB's archive.").attributions
     assert attribution.sponsor == "China"
+
+
+@pytest.mark.parametrize(
+    ("text", "group_id", "stance", "attributor"),
+    [
+        ("Kimsuky hackers siphoned research files from the institute.", "G0094", "asserted", None),
+        (
+            "The NCSC pointed the finger at APT31 for the breach of the Electoral Commission.",
+            "G0128",
+            "asserted",
+            "The NCSC",
+        ),
+        ("The phishing domains belong to APT42, Google said.", "G1044", "asserted", "Google"),
+        (
+            "Palo Alto credited Mustang Panda with the USB-borne intrusions.",
+            "G0129",
+            "asserted",
+            "Palo Alto",
+        ),
+        (
+            "Officials disclosed APT29's spear-phishing of German party staff.",
+            "G0016",
+            "asserted",
+            "Officials",
+        ),
+        (
+            "Analysts spotted Gamaredon's fingerprints in the new USB worm.",
+            "G0047",
+            "hedged",
+            "Analysts",
+        ),
+        (
+            "A Lazarus-linked address received the proceeds of the exchange hack, Elliptic said.",
+            "G0032",
+            "asserted",
+            "Elliptic",
+        ),
+    ],
+)
+def test_claims_in_more_verbs_and_phrases(
+    nlp: Language, text: str, group_id: str, stance: str, attributor: str | None
+) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.group_id, attribution.stance) == (group_id, stance)
+    assert attribution.attributed_by == attributor
+
+
+def test_a_linked_look_alike_is_no_group(nlp: Language) -> None:
+    assert (
+        analyze(nlp, "Dune-linked merchandise sold out, and Sandworm plushies followed.").mentions
+        == []
+    )
