@@ -106,6 +106,8 @@ LINK_TRIGGERS = frozenset(
     ]
 )
 BELONGING = frozenset(["belong", "belongs", "belonged", "belonging"])
+# "had anything / nothing / little to do with": the words before "to do with".
+DEALING_WORDS = (["anything"], ["nothing"], ["little"], ["something"])
 # The noun of the claim: "the attribution of the intrusion to Scattered Spider" (the group after
 # "to"; "attribution remains difficult" claims nothing).
 ATTRIBUTION_NOUNS = frozenset(["attribution", "attributions"])
@@ -471,6 +473,7 @@ NEGATION_PHRASES = (
     "operationally separate",
     "no links",
     "no ties",
+    "little to do with",
 )
 HEDGE_WORDS = frozenset(
     [
@@ -603,8 +606,8 @@ REPORTING_VERBS = (
     "ruled\\s+out|rules\\s+out|detailed|details|documented|documents|investigated|"
     "analy[sz]ed|described|describes|unveiled|unmasked|unsealed|imposed|issued|pinned|pins|"
     "designated|designates|connected|connects|"
-    # "credited TA453 with the lure", "pointed the finger at APT40"
-    "credited|credits|(?:pointed|points|point)\\s+the\\s+finger|"
+    # "credited TA453 with the lure", "pointed the finger at APT40", "fingered Storm-0558"
+    "credited|credits|fingered|(?:pointed|points|point)\\s+the\\s+finger|"
     # "put the blame for the outage on Sandworm"
     "(?:put|puts|placed|places|laid|lays)\\s+(?:the\\s+)?blame|"
     # "German authorities held APT28 responsible for ..."
@@ -1595,6 +1598,21 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
                 index + 1 < start <= index + 3 for start, _ in positions
             ):
                 offer(index, 2)
+        elif word == "do" and lower[index - 2 : index + 2][:1] in DEALING_WORDS:
+            # "denied that Sandworm hackers had anything to do with the outage", "had nothing
+            # to do with APT28"
+            if (
+                lower[index - 1 : index] == ["to"]
+                and lower[index + 1 : index + 2] == ["with"]
+                and _near(index, positions, 8)
+            ):
+                offer(index, 2)
+        elif word in {"members", "member", "part"} and lower[index + 1 : index + 2] == ["of"]:
+            # "the attackers were most likely members of APT33"
+            named = index + 3 if lower[index + 2 : index + 3] == ["the"] else index + 2
+            copula = bool(COPULA_WORDS & set(lower[max(0, index - 4) : index]))
+            if copula and any(start == named for start, _ in positions):
+                offer(index, 1)
         elif word in BELONGING and lower[index + 1 : index + 2] == ["to"]:
             # "the infrastructure belongs to APT28", "the hackers ... belong to Scattered Spider"
             if any(start in (index + 2, index + 3) for start, _ in positions):

@@ -2054,3 +2054,23 @@ def test_a_linked_look_alike_is_no_group(nlp: Language) -> None:
         analyze(nlp, "Dune-linked merchandise sold out, and Sandworm plushies followed.").mentions
         == []
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "group_id", "stance"),
+    [
+        (
+            "Moscow denied that APT29 had anything to do with the outage at the ministry.",
+            "G0016",
+            "negated",
+        ),
+        ("The leak had little to do with Kimsuky, the ministry said.", "G0094", "negated"),
+        ("Police said the intruders were members of APT41.", "G0096", "asserted"),
+    ],
+)
+def test_dealings_with_the_group_and_membership_of_it(
+    nlp: Language, text: str, group_id: str, stance: str
+) -> None:
+    (attribution,) = analyze(nlp, text).attributions
+    assert (attribution.group_id, attribution.stance) == (group_id, stance)
+
