@@ -1126,18 +1126,26 @@ PLACE_HEADS = frozenset(
 )
 
 
+# Heads of the names of natural places, written in lower case after the name: "the Turla river".
+NATURAL_PLACE_HEADS = frozenset(
+    "river lake valley village mountains mountain island islands bay creek region".split()  # noqa: SIM905
+)
+
+
 def _start_of_a_longer_name(span: Span) -> bool:
     """A name of plain capitalised words ("White Bear") continued by the head of a place name
-    ("White Bear Lake police") is part of the place's name."""
+    ("White Bear Lake police") is part of the place's name; so is a one-word name before the
+    lower-case head of a natural place ("fishermen on the Turla river")."""
     following = _word_after(span)
-    return (
-        len(span) > 1
-        and following is not None
-        and following.i == span.end
-        and following.is_title
-        and following.lower_ in PLACE_HEADS
-        and all(_PLAIN_CAPITALISED.fullmatch(token.text) for token in span)
-    )
+    if (
+        following is None
+        or following.i != span.end
+        or not all(_PLAIN_CAPITALISED.fullmatch(token.text) for token in span)
+    ):
+        return False
+    if following.is_lower:
+        return following.lower_ in NATURAL_PLACE_HEADS
+    return len(span) > 1 and following.is_title and following.lower_ in PLACE_HEADS
 
 
 def _followed_by_name_word(span: Span) -> bool:

@@ -2074,3 +2074,8 @@ def test_dealings_with_the_group_and_membership_of_it(
     (attribution,) = analyze(nlp, text).attributions
     assert (attribution.group_id, attribution.stance) == (group_id, stance)
 
+
+def test_a_one_word_name_before_a_lower_case_natural_place_is_the_place(nlp: Language) -> None:
+    assert analyze(nlp, "Barges on the Turla river carried grain to Odesa.").mentions == []
+    (mention,) = analyze(nlp, "Turla hackers breached the river authority.").mentions
+    assert mention.group_id == "G0010"
