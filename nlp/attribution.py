@@ -107,7 +107,8 @@ LINK_TRIGGERS = frozenset(
 )
 BELONGING = frozenset(["belong", "belongs", "belonged", "belonging"])
 # "had anything / nothing / little to do with": the words before "to do with".
-DEALING_WORDS = (["anything"], ["nothing"], ["little"], ["something"])
+DEALING_WORDS = (["anything", "to"], ["nothing", "to"], ["little", "to"], ["something", "to"])
+POINTING = frozenset(["point", "points", "pointed", "pointing"])
 # The noun of the claim: "the attribution of the intrusion to Scattered Spider" (the group after
 # "to"; "attribution remains difficult" claims nothing).
 ATTRIBUTION_NOUNS = frozenset(["attribution", "attributions"])
@@ -1587,25 +1588,18 @@ def _find_trigger(lower: list[str], positions: list[tuple[int, int]]) -> tuple[i
         elif word in {"suspect", "suspects"} and lower[index - 1 : index] != []:
             if lower[index - 1] in SUSPECT_RANKS and _near(index, positions, 6):
                 offer(index, 2)  # "APT31 is the leading suspect in the breach"
-        elif word == "finger" and lower[index - 2 : index + 2][:1] in (
-            ["pointed"],
-            ["point"],
-            ["points"],
-            ["pointing"],
-        ):
+        elif word == "finger" and index >= 2 and lower[index - 1] == "the":
             # "have pointed the finger at APT40 over the compromise"
-            if lower[index + 1 : index + 2] == ["at"] and any(
-                index + 1 < start <= index + 3 for start, _ in positions
+            if (
+                lower[index - 2] in POINTING
+                and lower[index + 1 : index + 2] == ["at"]
+                and any(index + 1 < start <= index + 3 for start, _ in positions)
             ):
                 offer(index, 2)
-        elif word == "do" and lower[index - 2 : index + 2][:1] in DEALING_WORDS:
+        elif word == "do" and index >= 2 and lower[index - 2 : index] in DEALING_WORDS:
             # "denied that Sandworm hackers had anything to do with the outage", "had nothing
             # to do with APT28"
-            if (
-                lower[index - 1 : index] == ["to"]
-                and lower[index + 1 : index + 2] == ["with"]
-                and _near(index, positions, 8)
-            ):
+            if lower[index + 1 : index + 2] == ["with"] and _near(index, positions, 8):
                 offer(index, 2)
         elif word in {"members", "member", "part"} and lower[index + 1 : index + 2] == ["of"]:
             # "the attackers were most likely members of APT33"
