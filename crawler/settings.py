@@ -57,6 +57,9 @@ USER_AGENT = "aptwatch/0.1 (+https://github.com/aptwatch/aptwatch)"
 ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 1
+# Above 0 also for a reason of Scrapy's own: with no delay, Scrapy 2.19 starts every request
+# queued for a site at once (a request counts as transferring only once its download coroutine
+# runs), whatever CONCURRENT_REQUESTS_PER_DOMAIN says.
 DOWNLOAD_DELAY = 1.0
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 1.0
