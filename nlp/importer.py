@@ -565,9 +565,11 @@ def merge_microsoft(
             draft.country = _country_code(origin, codes)
 
 
-OVERRIDE_ACTIONS = frozenset({"needs_evidence", "trusted", "drop_alias", "add_alias", "drop_group"})
+OVERRIDE_ACTIONS = frozenset(
+    {"needs_evidence", "trusted", "drop_alias", "add_alias", "drop_group", "merge_group"}
+)
 # Actions about one group: "*" (every group carrying the name) makes no sense for them.
-SINGLE_GROUP_ACTIONS = frozenset({"add_alias", "drop_group"})
+SINGLE_GROUP_ACTIONS = frozenset({"add_alias", "drop_group", "merge_group"})
 # Actions that mark a name rather than change the names or groups.
 MARK_ACTIONS = frozenset({"needs_evidence", "trusted"})
 
@@ -611,6 +613,9 @@ def _apply_override(override: Override, drafts: dict[str, Draft]) -> str | None:
         draft.add_name(override.name)
         if key not in draft.names:
             return "the importer keeps no such name (too short, or an ATT&CK id)"
+    elif override.action == "merge_group":
+        (draft,) = targets
+        return _merge_group(draft, key, drafts)
     elif override.action == "drop_alias":
         # A group keeps its primary name whatever its aliases: dropping it needs drop_group.
         primary = [d.id for d in targets if normalise_name(d.name) == key]
@@ -625,6 +630,32 @@ def _apply_override(override: Override, drafts: dict[str, Draft]) -> str | None:
             )
         if not holders:
             return "no group has that alias"
+    return None
+
+
+def _merge_group(draft: Draft, primary_key: str, drafts: dict[str, Draft]) -> str | None:
+    """Fold the group whose primary name is ``primary_key`` into ``draft``: one actor the
+    catalogues keep apart (no link between their records), so its names were ambiguous between
+    two groups and the one without a country gave alerts no sponsor."""
+    folded = [d for d in drafts.values() if normalise_name(d.name) == primary_key]
+    if not folded:
+        return "no group has that primary name"
+    if len(folded) > 1:
+        return f"several groups have that primary name: {', '.join(d.id for d in folded)}"
+    (other,) = folded
+    if other.id == draft.id:
+        return "it is the group's own name"
+    if other.mitre_id is not None:
+        return f"{other.id} is an ATT&CK group of its own"
+    for key, name in other.names.items():
+        draft.names.setdefault(key, name)
+    draft.add_name(other.name)
+    for name, giver in other.name_origins.items():
+        draft.name_origins.setdefault(name, giver)
+    draft.sources |= other.sources
+    draft.country = draft.country or other.country
+    draft.sponsor = draft.sponsor or other.sponsor
+    del drafts[other.id]
     return None
 
 

@@ -49,17 +49,15 @@ def test_names_claimed_by_several_groups_keep_every_candidate(
     ("name", "group_id"),
     # the primary name of one ATT&CK group, listed as an alias elsewhere; and a Microsoft name
     # whose other names all belong to a MISP actor, where ATT&CK has a group of that name too
-    [("Moonstone Sleet", "G1036"), ("Storm-1789", "G1036"), ("Salt Typhoon", None)],
+    # (one group since overrides.tsv merges the two: see the merge_group test below)
+    [("Moonstone Sleet", "G1036"), ("Storm-1789", "G1036"), ("Salt Typhoon", "G1045")],
 )
 def test_a_microsoft_name_joins_the_group_the_evidence_points_to(
-    kb: KnowledgeBase, name: str, group_id: str | None
+    kb: KnowledgeBase, name: str, group_id: str
 ) -> None:
     owners = {g.id for g in kb.lookup(name)}
-    if group_id is not None:
-        assert group_id in owners
-        assert not any(owner.startswith("misp:") for owner in owners)
-    else:
-        assert {"G1045", "misp:ghostemperor"} == owners
+    assert group_id in owners
+    assert not any(owner.startswith("misp:") for owner in owners)
 
 
 @pytest.mark.parametrize(
@@ -138,6 +136,23 @@ def test_a_mark_with_a_group_id_marks_that_group_only(shared_data: Path, tmp_pat
     assert apt29 is not None and not apt29.name_needs_evidence("Grizzly Steppe")
 
 
+def test_merge_group_makes_one_actor_the_catalogues_keep_apart_one_group(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """ATT&CK's Salt Typhoon has no alias and no country; MISP's GhostEmperor lists Salt Typhoon
+    among its names: the name was ambiguous and an alert for it had no sponsor."""
+    path = _overrides(tmp_path, "merge_group\tG1045\tGhostEmperor\tMicrosoft's naming map")
+    groups = build_groups(shared_data / "kb", read_overrides(path))
+    kb = KnowledgeBase(Group.from_json(group) for group in groups)
+
+    salt = kb.get("G1045")
+    assert salt is not None and kb.get("misp:ghostemperor") is None
+    assert [group.id for group in kb.lookup("Salt Typhoon")] == ["G1045"]
+    assert [group.id for group in kb.lookup("FamousSparrow")] == ["G1045"]
+    assert salt.country == "CN"
+    assert salt.origin_of("GhostEmperor") == "Kaspersky"
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [
@@ -163,8 +178,24 @@ def test_a_mark_with_a_group_id_marks_that_group_only(shared_data: Path, tmp_pat
             "trusted\tG9999\tAPT31\tno such group",
             "trusted G9999 'APT31' matches nothing: the catalogues give no group G9999",
         ),
+        (
+            "merge_group\tG1045\tNo Such Actor\tnot a group",
+            "merge_group G1045 'No Such Actor' matches nothing: no group has that primary name",
+        ),
+        (
+            "merge_group\tG0128\tAPT30\ttwo ATT&CK groups",
+            "merge_group G0128 'APT30' matches nothing: G0013 is an ATT&CK group of its own",
+        ),
     ],
-    ids=["unknown-name", "primary-name", "wrong-group-name", "known-alias", "unknown-group"],
+    ids=[
+        "unknown-name",
+        "primary-name",
+        "wrong-group-name",
+        "known-alias",
+        "unknown-group",
+        "merge-unknown",
+        "merge-attack-group",
+    ],
 )
 def test_an_override_that_matches_nothing_is_refused_with_its_line(
     shared_data: Path, tmp_path: Path, line: str, message: str
@@ -175,7 +206,7 @@ def test_an_override_that_matches_nothing_is_refused_with_its_line(
     assert str(failure.value) == f"{path}:3: {message}"
 
 
-@pytest.mark.parametrize("action", ["add_alias", "drop_group"])
+@pytest.mark.parametrize("action", ["add_alias", "drop_group", "merge_group"])
 def test_overrides_that_need_one_group_refuse_the_wildcard(tmp_path: Path, action: str) -> None:
     path = _overrides(tmp_path, f"{action}\t*\tAPT31\tevery group")
     with pytest.raises(KnowledgeBaseError, match=rf"^{path}:2: {action} needs a group id, not \*$"):
