@@ -206,7 +206,9 @@ def send_alerts(config: Config, out: TextIO) -> DispatchReport:
 
     apprise_config = config.require_apprise_config()
     if database_missing(config.database_url):
-        # nothing was ever stored there, so nothing to send: no empty database left behind
+        # nothing was ever stored there, so nothing to send: no empty database left behind; a
+        # broken channel file is still said, as it would be with a database
+        check_alert_settings(config)
         print(f"{no_database_yet(config)}: no alert to send", file=out)
         return DispatchReport()
     upgrade_database(config)

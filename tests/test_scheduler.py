@@ -363,7 +363,11 @@ def test_a_broken_edit_pauses_crawling_until_it_is_fixed(tmp_path: Path, broken:
     def cycle(config: Config, names: Sequence[str], out: TextIO, ev: threading.Event) -> None:
         calls.append(tuple(names))
         if len(calls) == 1:
-            config.sources_file.write_text(broken, "utf-8")
+            # at once, as the fix below: the scheduler reads the file while cycles run, and a
+            # half-written file is a problem of its own, said as well
+            edit = config.sources_file.with_suffix(".edit")
+            edit.write_text(broken, "utf-8")
+            edit.replace(config.sources_file)
             threading.Timer(0.5, fix_later).start()
         else:
             stop.set()
