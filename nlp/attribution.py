@@ -23,7 +23,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from nlp.evidence import GROUPS_KEY, document_text
-from nlp.kb import COUNTRY_NAMES, Group
+from nlp.kb import COUNTRY_NAMES, STATE_SEATS, Group
 from nlp.names import normalise_name
 
 ATTRIBUTIONS_KEY = "aptwatch_attributions"
@@ -868,14 +868,20 @@ AGENCIES = (
     (re.compile(r"\bMOIS\b|Ministry of Intelligence and Security"), "Iran's MOIS"),
     (re.compile(r"National Security Agency|\bNSA\b"), "the United States' NSA"),
 )
-COUNTRY_WORDS = (
-    (r"Chinese|China|Beijing", "China"),
-    (r"Russian|Russia|Kremlin|Moscow", "Russia"),
-    (r"North Korean|North Korea|DPRK|Pyongyang", "North Korea"),
-    (r"Iranian|Iran|Tehran", "Iran"),
-    (r"Vietnamese|Vietnam", "Vietnam"),
-    (r"Pakistani|Pakistan", "Pakistan"),
-    (r"Indian|India", "India"),
+# The states a sponsor is read off the words around a name for: "Chinese state-sponsored",
+# "Kremlin-backed" (the adjective, the country, the seats of its state).
+SPONSOR_ADJECTIVES = {
+    "CN": "Chinese",
+    "RU": "Russian",
+    "KP": "North Korean",
+    "IR": "Iranian",
+    "VN": "Vietnamese",
+    "PK": "Pakistani",
+    "IN": "Indian",
+}
+COUNTRY_WORDS = tuple(
+    ("|".join([adjective, COUNTRY_NAMES[code], *STATE_SEATS.get(code, ())]), COUNTRY_NAMES[code])
+    for code, adjective in SPONSOR_ADJECTIVES.items()
 )
 STATE_LINK = (
     r"(?:-|\s)?(?:backed|sponsored|linked|based|affiliated|aligned|nexus|state-sponsored|"

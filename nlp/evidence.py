@@ -24,7 +24,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span, Token
 from spacy.util import ensure_path
 
-from nlp.kb import COUNTRY_NAMES, Group, KnowledgeBase, groups_from_document
+from nlp.kb import COUNTRY_NAMES, STATE_SEATS, Group, KnowledgeBase, groups_from_document
 from nlp.names import normalise_name, split_from_joined_name
 from nlp.prefilter import MentionPrefilter
 
@@ -272,7 +272,7 @@ BLAME_NOUNS = {
 }
 # States (and their capitals) that own the groups the news blames: "Russia's Sandworm".
 STATE_OWNERS = frozenset(
-    [*COUNTRY_NAMES.values(), "Kremlin", "Beijing", "Moscow", "Tehran", "Pyongyang", "DPRK"]
+    [*COUNTRY_NAMES.values(), *(seat for seats in STATE_SEATS.values() for seat in seats)]
 )
 # What stands between a name and "behind": "was", "could be", "may have been", "is likely".
 BEHIND_AUXILIARIES = frozenset(

@@ -54,6 +54,14 @@ COUNTRY_NAMES = {
     "TN": "Tunisia",
     "TW": "Taiwan",
 }
+# Words the news uses for the state itself rather than the country: "the Kremlin's hackers",
+# "Beijing-backed", "blamed Pyongyang's Lazarus".
+STATE_SEATS = {
+    "CN": ("Beijing",),
+    "RU": ("Kremlin", "Moscow"),
+    "KP": ("DPRK", "Pyongyang"),
+    "IR": ("Tehran",),
+}
 
 
 @dataclass(frozen=True)
