@@ -51,6 +51,10 @@ class Schedule:
     clock: Callable[[], float] = time.monotonic
     rng: random.Random = field(default_factory=random.Random)
     jitter: float = DEFAULT_JITTER
+    # dropped from the sources file while a crawl of theirs runs: if added back meanwhile, they
+    # wait for that crawl (the scheduler's cycles share one lease holder, so a second crawl of
+    # the source would get its lease too)
+    dropped_while_running: set[str] = field(default_factory=set)
 
     @classmethod
     def for_sources(
@@ -77,7 +81,10 @@ class Schedule:
     def finished(self, names: Sequence[str]) -> None:
         now = self.clock()
         for name in names:
-            slot = self.slots[name]
+            self.dropped_while_running.discard(name)
+            slot = self.slots.get(name)
+            if slot is None:  # dropped from the sources file while it was crawled
+                continue
             slot.running = False
             spread = slot.interval * self.jitter
             slot.next_due = now + slot.interval + self.rng.uniform(-spread, spread)
@@ -88,12 +95,14 @@ class Schedule:
         now = self.clock()
         removed = [name for name in self.slots if name not in intervals]
         for name in removed:
-            del self.slots[name]
+            if self.slots.pop(name).running:
+                self.dropped_while_running.add(name)
         added = []
         for name, interval in intervals.items():
             slot = self.slots.get(name)
             if slot is None:
-                self.slots[name] = SourceSlot(name, interval, now)
+                running = name in self.dropped_while_running
+                self.slots[name] = SourceSlot(name, interval, now, running)
                 added.append(name)
             elif slot.interval != interval:
                 slot.next_due = min(slot.next_due, now + interval)
@@ -104,8 +113,12 @@ class Schedule:
         """A source someone else is crawling right now: look again a little later."""
         now = self.clock()
         for name in names:
-            self.slots[name].running = False
-            self.slots[name].next_due = now + seconds
+            self.dropped_while_running.discard(name)
+            slot = self.slots.get(name)
+            if slot is None:  # dropped from the sources file while it was crawled
+                continue
+            slot.running = False
+            slot.next_due = now + seconds
 
     def seconds_until_next(self) -> float:
         waiting = [s.next_due for s in self.slots.values() if not s.running]

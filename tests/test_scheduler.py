@@ -344,6 +344,44 @@ def test_an_edited_sources_file_is_followed_without_a_restart(tmp_path: Path) ->
     assert "watching 2 sources (added Three; dropped Two)" in out.getvalue()
 
 
+@pytest.mark.parametrize("added_back", [False, True])
+def test_a_source_dropped_from_the_file_while_it_is_crawled(
+    tmp_path: Path, added_back: bool
+) -> None:
+    """The file is read again while cycles run: a source dropped while it was crawled made the
+    scheduler die when that crawl ended ("internal error: 'Two'"), leaving the processes of the
+    other crawls running; added back meanwhile, it was crawled a second time beside itself."""
+    config = config_for(tmp_path)
+    original = config.sources_file.read_text(encoding="utf-8")
+    out = io.StringIO()
+    stop = threading.Event()
+    calls: list[tuple[str, ...]] = []
+
+    def edit(text: str, then_said: str) -> None:
+        new = config.sources_file.with_suffix(".new")
+        new.write_text(text, encoding="utf-8")
+        new.replace(config.sources_file)
+        deadline = time.monotonic() + 10
+        while then_said not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def cycle(config: Config, names: Sequence[str], lines: TextIO, ev: threading.Event) -> None:
+        calls.append(tuple(names))
+        if len(calls) == 1:
+            without_two = [line for line in original.splitlines(True) if "name: Two" not in line]
+            edit("".join(without_two), "dropped Two")
+            if added_back:
+                edit(original, "added Two")
+            time.sleep(0.3)  # time enough for the loop to start another cycle, if it would
+            stop.set()
+
+    code = run_forever(config, out, stop=stop, run_cycle=cycle, clock=FakeClock(), idle_poll=0.01)
+
+    assert code == 0
+    assert calls == [("One", "Two")], out.getvalue()
+    assert out.getvalue().rstrip().endswith("aptwatch: stopped")
+
+
 @pytest.mark.parametrize(
     "broken",
     [
