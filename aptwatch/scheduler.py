@@ -305,9 +305,9 @@ def run_forever(
     stop = stop or threading.Event()
     watch = SourcesWatch(config.require_sources_file())
     intervals = watch.intervals()  # first: a bad file makes no database folder
+    most_at_once = parallel_crawls()  # and neither does a bad setting
     check_run_settings(config)
     check_alert_settings(config)
-    most_at_once = parallel_crawls()
     if not intervals:
         # as a one-pass run says; an edit that disables every source later only pauses
         from crawler.sources import SourcesError

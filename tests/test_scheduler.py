@@ -445,15 +445,17 @@ def test_a_bad_setting_stops_the_scheduler_before_its_first_cycle(
 ) -> None:
     calls: list[Sequence[str]] = []
     monkeypatch.setenv(variable, value)
+    database = tmp_path / "var" / "db.sqlite"
 
     with pytest.raises(ConfigError, match=variable):
         run_forever(
-            config_for(tmp_path),
+            replace(config_for(tmp_path), database_url=f"sqlite:///{database}"),
             io.StringIO(),
             run_cycle=lambda config, names, out, ev: calls.append(names),
             max_cycles=1,
         )
     assert calls == []  # not retried forever as if it were a network error
+    assert not database.parent.exists()  # no database folder made for a run that never starts
 
 
 @dataclass
