@@ -45,3 +45,4 @@ class SourceResult:
     updated_articles: int = 0  # known articles whose text changed and were analysed again
     attributions: int = 0
     errors: list[str] = field(default_factory=list)
+    given_up: bool = False  # its downloads kept timing out: its pages left wait for next time

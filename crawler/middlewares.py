@@ -132,9 +132,9 @@ class GivenUpSourcesMiddleware:
             waiting.meta.update(
                 {GIVEN_UP_META_KEY: True, "download_timeout": 0.001, "dont_retry": True}
             )
-        record_error = getattr(self.crawler.spider, "record_error", None)
-        if record_error is not None:
-            record_error(
+        give_up = getattr(self.crawler.spider, "give_up", None)
+        if give_up is not None:
+            give_up(
                 source,
                 f"gave up after {timeouts} downloads in a row timed out; the pages left are"
                 " fetched next crawl",

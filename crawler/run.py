@@ -54,6 +54,7 @@ class SourceReport:
     # the crawl was stopped (SIGTERM, Ctrl-C) before this source was through: its numbers are
     # partial and say nothing of its health
     interrupted: bool = False
+    given_up: bool = False  # its downloads kept timing out (GivenUpSourcesMiddleware)
 
     @property
     def status(self) -> str:
@@ -65,8 +66,10 @@ class SourceReport:
 
     @property
     def failed(self) -> bool:
-        """Errors and not a single entry read: the source itself could not be crawled."""
-        return bool(self.errors) and self.entries == 0 and self.fetched == 0
+        """Errors and not a single entry read, or given up before a single page came: the
+        source itself could not be crawled. A feed that answers over pages that never do is
+        no success, or a site that stopped answering would never reach the operator."""
+        return bool(self.errors) and self.fetched == 0 and (self.entries == 0 or self.given_up)
 
 
 @dataclass(frozen=True)
@@ -372,6 +375,7 @@ def _crawl(sources_file: str, database_url: str, overrides: dict[str, Any]) -> C
             kind=result.kind,
             updated_articles=result.updated_articles,
             interrupted=stopped and result.name not in spider.finished_sources,
+            given_up=result.given_up,
         )
         for result in spider.source_results.values()
     )

@@ -279,3 +279,45 @@ def test_a_source_that_outlives_the_crawl_limit_fails_alone(
     rows = {line.split()[0]: line.split() for line in source_status(config).splitlines()[2:]}
     assert rows["Wire"][-1] == "0" and rows["Stuck"][-1] == "1"  # failures in a row
     assert len(soc.payloads) == 2  # Wire's attributions went out
+
+
+def test_a_source_given_up_before_a_single_page_came_has_failed(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its feed answered, so it was recorded as a success ("last success" just now, the failure
+    streak reset) however long its host had let every page hang: the operator never heard of it."""
+    from aptwatch.commands import crawl, source_status
+    from aptwatch.localsite import Response, serve
+
+    monkeypatch.setenv("APTWATCH_FAILURE_ALERT_AFTER", "1")
+    with serve(None) as site, webhook_receiver() as ops:
+        pages = [f"/stalled-{n}.html" for n in range(4)]
+        for path in pages:
+            site.routes[path] = lambda handler: Response(200, b"<html></html>", {}, delay=5)
+        items = "".join(f"<item><link>{site.url(path)}</link></item>" for path in pages)
+        site.routes["/stalling.rss"] = lambda handler: Response(
+            200, f"<rss version='2.0'><channel>{items}</channel></rss>".encode(), {}
+        )
+        config.sources_file.write_text(
+            "sources:\n"
+            f"  - {{name: Stalling, kind: feed, url: '{site.url('/stalling.rss')}',"
+            " allow_private_network: true}\n",
+            encoding="utf-8",
+        )
+        assert config.apprise_config is not None
+        config.apprise_config.write_text(
+            f"urls:\n  - {ops.url}:\n      - tag: operator\n", encoding="utf-8"
+        )
+        fast = {"DOWNLOAD_TIMEOUT": 1, "DOWNLOAD_DELAY": 0.01, "APTWATCH_ANALYZE_ENABLED": False}
+
+        report = crawl(config, io.StringIO(), crawl_settings=fast)
+
+    stalling = report.source("Stalling")
+    assert (stalling.entries, stalling.fetched, stalling.status) == (4, 0, "failed")
+    assert "gave up after 3 downloads in a row timed out" in stalling.errors[0]
+    row = source_status(config).splitlines()[2]
+    assert row.split()[:2] == ["Stalling", "never"]  # never a success
+    assert row.split()[-1] == "1"  # one failure in a row
+    assert [payload["title"] for payload in ops.payloads] == [
+        "aptwatch: source 'Stalling' failed 1 times in a row"
+    ]

@@ -355,6 +355,10 @@ class FeedsSpider(scrapy.Spider):
         self.crawler.stats.inc_value("APTWATCH_errors")
         logger.warning("source %r: %s", source_name, line)
 
+    def give_up(self, source_name: str, message: str) -> None:
+        self.source_results[source_name].given_up = True
+        self.record_error(source_name, message)
+
     def _work_started(self, source_name: str) -> None:
         self._open_work[source_name] = self._open_work.get(source_name, 0) + 1
 
