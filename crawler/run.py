@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -137,7 +138,16 @@ def run_crawl(
         args=(str(Path(sources_file).resolve()), enabled, database_url, settings, sender),
         name="aptwatch-crawl",
     )
-    process.start()
+    # A Ctrl-C goes to the terminal's whole process group, the crawl process too until it has a
+    # group of its own: blocked until then, or one landing while it starts kills it mid-import
+    # (a KeyboardInterrupt traceback, and a stop taken for a crawl that would not stop). The
+    # resource tracker first: starting it unblocks SIGINT in the thread that starts it.
+    resource_tracker.ensure_running()
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     sender.close()
     try:
         outcome, timed_out = _wait_for_report(process, receiver, cancel, timeout)
@@ -246,6 +256,11 @@ def _crawl_in_child(
 ) -> None:
     # a process group of its own: see _kill_crawl
     os.setpgrp()
+    # a Ctrl-C held back while this process started was meant for its starter, which passes the
+    # stop on: dropped (ignoring a pending signal discards it), then heard again
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, handler)
     try:
         warm = articles_expected(source_names, database_url, overrides)
         if warm:

@@ -560,6 +560,67 @@ def test_a_stop_while_the_crawl_process_starts_is_a_stop_not_a_failure(tmp_path:
     assert source_status(config).splitlines()[2].split()[:3] == ["One", "never", "run"]
 
 
+def crawl_process_still_in_group(group: int) -> bool:
+    """Whether a crawl process has started in ``group`` and not yet left it for its own."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[1]) == group and int(fields[2]) == group and b"spawn_main" in command:
+            return True
+    return False
+
+
+def test_ctrl_c_while_the_crawl_process_starts_is_a_stop_not_a_failure(tmp_path: Path) -> None:
+    """Ctrl-C reaches the terminal's whole process group, the crawl process too while it still
+    starts (its own group comes later): it died mid-import with a KeyboardInterrupt traceback,
+    and the scheduler said "cycle failed (CrawlError: the crawl did not stop within 30s and was
+    killed)"."""
+    from aptwatch.localsite import Response, serve
+
+    with serve(None) as site:
+        site.routes["/feed.rss"] = lambda handler: Response(200, b"<rss/>", {})
+        (tmp_path / "sources.yaml").write_text(
+            "sources:\n"
+            f"  - {{name: Feed, kind: feed, url: '{site.url('/feed.rss')}',"
+            " allow_private_network: true}\n",
+            encoding="utf-8",
+        )
+        (tmp_path / "apprise.yaml").write_text("urls:\n  - json://127.0.0.1:9/\n", "utf-8")
+        env = {
+            **os.environ,
+            "APTWATCH_DATA_DIR": str(tmp_path),
+            "APTWATCH_SOURCES_FILE": str(tmp_path / "sources.yaml"),
+            "APTWATCH_APPRISE_CONFIG": str(tmp_path / "apprise.yaml"),
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "aptwatch", "run", "--forever"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # a terminal of its own: Ctrl-C signals its whole group
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not crawl_process_still_in_group(process.pid) and time.monotonic() < deadline:
+                time.sleep(0.002)
+            os.killpg(process.pid, signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    assert process.returncode == 0, stdout + stderr
+    assert "Traceback" not in stderr, stderr
+    assert "cycle failed" not in stdout, stdout
+    assert stdout.rstrip().endswith("aptwatch: stopped"), stdout
+
+
 def test_ctrl_c_during_a_one_pass_run_is_one_line_and_exit_130(tmp_path: Path) -> None:
     stopped = signal_during_a_crawl(tmp_path, ["run"], signal.SIGINT, group=True)
 
