@@ -74,29 +74,29 @@ def record_crawl_health(config: Config, report: CrawlReport, out: TextIO) -> lis
     threshold = failure_alert_threshold()
     finished = report.finished_at or datetime.now(UTC)
     started = report.started_at or finished
-    with open_sessions(config.database_url) as sessions, sessions() as session:
-        for source in report.sources:
-            if source.interrupted:
-                continue  # stopped before it was through: neither a success nor a failure
-            record_source_run(
-                session,
-                source.name,
-                started_at=started,
-                finished_at=finished,
-                ok=not source.failed,
-                error=source.errors[0] if source.errors else None,
-                entries=source.entries,
-                new_articles=source.new_articles,
-            )
-        session.commit()
-        _release_abandoned_claims(config, session)
-        failing = sources_needing_operator_alert(session, threshold)
-        # Claimed (and committed) before sending: a second scheduler never repeats the message.
-        claimed = [h for h in failing if mark_operator_alerted(session, h.name, threshold)]
-        session.commit()
-    told: list[str] = []
-    complete: list[str] = []
     with open_sessions(config.database_url) as sessions:
+        with sessions() as session:
+            for source in report.sources:
+                if source.interrupted:
+                    continue  # stopped before it was through: neither a success nor a failure
+                record_source_run(
+                    session,
+                    source.name,
+                    started_at=started,
+                    finished_at=finished,
+                    ok=not source.failed,
+                    error=source.errors[0] if source.errors else None,
+                    entries=source.entries,
+                    new_articles=source.new_articles,
+                )
+            session.commit()
+            _release_abandoned_claims(config, session)
+            failing = sources_needing_operator_alert(session, threshold)
+            # Claimed (and committed) before sending: a second scheduler never repeats the message.
+            claimed = [h for h in failing if mark_operator_alerted(session, h.name, threshold)]
+            session.commit()
+        told: list[str] = []
+        complete: list[str] = []
         try:
             for health in claimed:
                 title = (

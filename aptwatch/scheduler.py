@@ -78,14 +78,19 @@ class Schedule:
         for name in names:
             self.slots[name].running = True
 
-    def finished(self, names: Sequence[str]) -> None:
-        now = self.clock()
+    def _ended(self, names: Sequence[str]) -> Iterator[SourceSlot]:
+        """The slots of ``names``, whose crawl has ended, marked as not running; a source dropped
+        from the sources file while it was crawled has none."""
         for name in names:
             self.dropped_while_running.discard(name)
             slot = self.slots.get(name)
-            if slot is None:  # dropped from the sources file while it was crawled
-                continue
-            slot.running = False
+            if slot is not None:
+                slot.running = False
+                yield slot
+
+    def finished(self, names: Sequence[str]) -> None:
+        now = self.clock()
+        for slot in self._ended(names):
             spread = slot.interval * self.jitter
             slot.next_due = now + slot.interval + self.rng.uniform(-spread, spread)
 
@@ -112,12 +117,7 @@ class Schedule:
     def postpone(self, names: Sequence[str], seconds: float) -> None:
         """A source someone else is crawling right now: look again a little later."""
         now = self.clock()
-        for name in names:
-            self.dropped_while_running.discard(name)
-            slot = self.slots.get(name)
-            if slot is None:  # dropped from the sources file while it was crawled
-                continue
-            slot.running = False
+        for slot in self._ended(names):
             slot.next_due = now + seconds
 
     def seconds_until_next(self) -> float:
